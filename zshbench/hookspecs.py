@@ -1,0 +1,61 @@
+"""The plugin contract: the hooks a zshbench plugin may implement.
+
+A plugin is any module or object exposed under the ``zshbench`` entry-point group::
+
+    [project.entry-points.zshbench]
+    mymethod = "zshbench_mymethod"
+
+and implementing one or more of the hooks below with ``@hookimpl``. zshbench's own methods,
+data sets, feature extractors and text encoders are plugins of exactly this kind (see
+``plugins/`` and ``datasets_registry/``). Each hook returns a list of *specs*
+(:mod:`zshbench.registry`): cheap descriptions holding a ``"module:object"`` reference, so that
+``zshbench list`` never imports torch models it will not use.
+
+Example::
+
+    from zshbench.hookspecs import hookimpl
+    from zshbench.registry import MethodSpec
+
+    @hookimpl
+    def zshbench_register_methods():
+        return [MethodSpec("mymethod", "zshbench_mymethod.model:MyMethod",
+                           summary="What it does, one line")]
+
+``MyMethod`` subclasses :class:`zshbench.method.HashingMethod`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "zshbench"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def zshbench_register_methods() -> list:
+    """Return a list of :class:`zshbench.registry.MethodSpec` (hashing methods)."""
+
+
+@hookspec
+def zshbench_register_datasets() -> list:
+    """Return a list of :class:`zshbench.registry.DatasetSpec` (data set entries)."""
+
+
+@hookspec
+def zshbench_register_encoders() -> list:
+    """Return a list of :class:`zshbench.registry.EncoderSpec` (attribute-text encoders).
+
+    The target class has ``encode(texts: list[str]) -> np.ndarray`` (one row per text).
+    """
+
+
+@hookspec
+def zshbench_register_extractors() -> list:
+    """Return a list of :class:`zshbench.registry.ExtractorSpec` (image feature extractors).
+
+    The target class subclasses :class:`zshbench.features.FeatureExtractor`; linear hashing
+    methods (LSH, SH, ITQ, ...) hash its features.
+    """
