@@ -1,0 +1,240 @@
+"""The ``zshbench`` command line: run, report, plot, eval, split, list.
+
+Heavy imports (torch, models) happen inside the commands that need them, so ``zshbench list``
+and ``zshbench --help`` stay fast. Every user-facing error is one line with what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import ZshbenchError
+
+KINDS = ("methods", "datasets", "encoders", "extractors")
+TIE_POLICIES = ("expected", "random", "index")
+
+
+def _parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON when they parse as JSON, else strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ZshbenchError(f"bad {flag} {pair!r}", f"Write {flag} key=value.")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
+def _topk(value: str) -> int | None:
+    if value in ("all", "-1"):
+        return None
+    if not value.isdigit() or int(value) <= 0:
+        raise ZshbenchError(f"bad --topk {value!r}", "Give a positive integer or 'all'.")
+    return int(value)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zshbench")
+def cli() -> None:
+    """zshbench: benchmark zero-shot image hashing methods.
+
+    \b
+    zshbench run --method itq --dataset digits --bits 16,32,64 --seeds 0,1,2
+    zshbench report
+    """
+
+
+@cli.command()
+@click.option("--method", "-m", required=True, help="Registered method name (zshbench list).")
+@click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
+@click.option("--bits", "-b", default="24,48,64,128", show_default=True,
+              help="Comma-separated code lengths.")
+@click.option("--seeds", "-s", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--split", default=None, help="Split name (default: the data set's default).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--data-root", default=None, help="Where the data set lies (or its env var).")
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Redo records that already exist.")
+@click.option("--option", "-o", "options", multiple=True, help="Method option key=value.")
+@click.option("--name", "run_name", default=None, help="Name this run (default: method[@hash]).")
+@click.option("--encoder", default=None, help="Attribute-text encoder (default: minilm).")
+@click.option("--encoder-option", "encoder_options", multiple=True, help="Encoder key=value.")
+@click.option("--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'.")
+@click.option("--ties", type=click.Choice(TIE_POLICIES), default="expected", show_default=True,
+              help="How tied Hamming distances are ordered.")
+@click.option("--save-codes", is_flag=True, help="Also save packed query/database codes.")
+def run(method, dataset, bits, seeds, split, device, data_root, results_dir, overwrite, options,
+        run_name, encoder, encoder_options, topk, ties, save_codes) -> None:
+    """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
+    from .progress import RichProgress
+    from .runner import RunRequest, parse_bits, parse_seeds
+    from .runner import run as run_benchmark
+
+    request = RunRequest(
+        method=method, dataset=dataset, bits=parse_bits(bits), seeds=parse_seeds(seeds),
+        split=split, device=device, data_root=data_root, results_dir=results_dir,
+        overwrite=overwrite, options=_parse_options(options, "--option"), run_name=run_name,
+        encoder=encoder, encoder_options=_parse_options(encoder_options, "--encoder-option"),
+        topk=_topk(topk), ties=ties, save_codes=save_codes,
+    )
+    with RichProgress() as progress:
+        paths = run_benchmark(request, progress)
+    click.echo(f"{len(paths)} record(s) under {results_dir}. Next: zshbench report"
+               + (f" --results {results_dir}" if str(results_dir) != "results" else ""))
+
+
+@cli.command()
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "latex", "csv"]),
+              default="terminal", show_default=True)
+@click.option("--paper", is_flag=True, help="Show the RAZH paper's Table II values beside.")
+@click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to a file instead of the terminal.")
+def report(results_dir, fmt, paper, datasets, output) -> None:
+    """Leaderboards (mean ± std over seeds) from the result records."""
+    from .report import render, terminal_tables
+
+    if fmt == "terminal" and output is None:
+        from rich.console import Console
+
+        console = Console()
+        for table in terminal_tables(results_dir, paper, datasets or None):
+            console.print(table)
+        return
+    text = render(results_dir, fmt, paper, datasets or None)
+    if output:
+        from .results import atomic_write_text
+
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the PNGs (default: <results>/plots).")
+@click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
+def plot(results_dir, out_dir, datasets) -> None:
+    """PNG plots: mAP vs bits, PR, P@N and R@N curves."""
+    from .plots import plot_all
+
+    paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
+    for path in paths:
+        click.echo(str(path))
+
+
+@cli.command(name="eval")
+@click.argument("codes_file", type=click.Path(path_type=Path))
+@click.option("--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'.")
+@click.option("--ties", type=click.Choice(TIE_POLICIES), default="expected", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the 'random' tie policy.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--curves/--no-curves", default=False, help="Include PR, P@N, R@N in --json.")
+def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
+    """Evaluate codes made anywhere (an .npz with query_codes, query_labels, db_codes,
+    db_labels)."""
+    from .evaluation.io import load_codes_file
+    from .evaluation.metrics import evaluate
+    from .runner import resolve_device
+
+    query_codes, query_labels, db_codes, db_labels = load_codes_file(codes_file)
+    result = evaluate(query_codes, query_labels, db_codes, db_labels, topk=_topk(topk),
+                      ties=ties, seed=seed, device=resolve_device(device))
+    if not curves:
+        for key in ("pr_curve", "p_at_n", "r_at_n"):
+            result.pop(key, None)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        if not isinstance(value, dict):
+            click.echo(f"{key:>14}: {value:.6f}" if isinstance(value, float) else
+                       f"{key:>14}: {value}")
+
+
+@cli.command()
+@click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
+@click.option("--split", default=None, help="Split name (default: the data set's default).")
+@click.option("--data-root", default=None)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the manifest here (default: print a summary only).")
+def split(dataset, split, data_root, out) -> None:
+    """Make a zero-shot split and print (or write) its manifest."""
+    from .datasets import load_dataset, resolve_dataset
+    from .results import atomic_write_text
+    from .splits import check_protocol_counts, make_split
+
+    spec = resolve_dataset(dataset)
+    imageset = load_dataset(spec, data_root)
+    manifest = make_split(imageset, spec.protocol, split or spec.default_split, spec.named_splits)
+    check_protocol_counts(manifest, spec.protocol)
+    summary = manifest.summary()
+    for key, value in summary.items():
+        if isinstance(value, list):
+            value = ", ".join(value)
+        click.echo(f"{key:>20}: {value}")
+    if out:
+        atomic_write_text(out, manifest.to_json())
+        click.echo(f"wrote {out}")
+
+
+@cli.command(name="list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+def list_plugins(kind) -> None:
+    """Registered methods, data sets, encoders and extractors, with where each came from."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plugin_manager import load_plugins
+
+    plugins = load_plugins()
+    console = Console()
+    for name in [kind] if kind else KINDS:
+        table = Table(title=name, title_justify="left")
+        for column in ("name", "summary", "from"):
+            table.add_column(column)
+        for entry, spec, source in plugins.registry(name).items():
+            summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
+            table.add_row(entry, summary, source)
+        console.print(table)
+    for broken in plugins.broken:
+        console.print(f"[yellow]plugin {broken.name!r} from {broken.source} failed to load and "
+                      f"was skipped: {broken.error}[/yellow]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors instead of tracebacks for anything the user can fix."""
+    try:
+        cli.main(args=argv, prog_name="zshbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("zshbench: interrupted; finished records are kept.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("zshbench: interrupted; finished records are kept.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ZshbenchError as error:
+        click.echo(f"zshbench: error: {error.one_line()}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

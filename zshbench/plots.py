@@ -1,0 +1,102 @@
+"""PNG plots from result records (a pure reader): mAP vs bits, PR, P@N and R@N curves.
+
+Curves are averaged over seeds point by point (every seed of a run has the same grid).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .errors import ZshbenchError
+from .report import records_frame, summarise
+from .results import iter_records
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
+    """{(dataset, split, ties): {bits: {run: {curve: (x, y-mean-over-seeds)}}}}."""
+    gathered: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    for _, record in iter_records(results_dir):
+        if datasets and record["dataset"] not in datasets:
+            continue
+        key = (record["dataset"], record["split"]["id"], record.get("tie_policy", "?"))
+        run = record.get("run_name", record["method"])
+        for name, curve in record.get("curves", {}).items():
+            x_key = "radius" if name == "pr_curve" else "n"
+            y_keys = ("precision", "recall") if name == "pr_curve" else (
+                ("precision",) if name == "p_at_n" else ("recall",))
+            values = np.array([curve[k] for k in y_keys], dtype=float)
+            gathered[key][record["bits"]][run][name].append((np.array(curve[x_key]), values))
+    return gathered
+
+
+def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = None) -> list[Path]:
+    """Write every plot; returns the PNG paths."""
+    plt = _pyplot()
+    datasets = list(datasets) if datasets else None
+    frame = records_frame(results_dir)
+    if datasets:
+        frame = frame[frame["dataset"].isin(datasets)]
+    if frame.empty:
+        raise ZshbenchError(f"no result records under {results_dir}", "Run 'zshbench run' first.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    summary = summarise(frame)
+    for (dataset, split, ties, metric), group in summary.groupby(
+        ["dataset", "split", "ties", "metric"]
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, rows in group.groupby("method"):
+            rows = rows.sort_values("bits")
+            ax.errorbar(rows["bits"], 100 * rows["mean"], yerr=100 * rows["std"], marker="o",
+                        capsize=3, label=method)
+        ax.set(xlabel="code length (bits)", ylabel=f"{metric} (%)",
+               title=f"{dataset} ({split}), ties: {ties}")
+        ax.set_xticks(sorted(group["bits"].unique()))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        path = out_dir / f"{dataset}_{split}_{ties}_map_vs_bits.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+
+    for (dataset, split, ties), by_bits in _mean_curves(results_dir, datasets).items():
+        for bits, by_run in sorted(by_bits.items()):
+            fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+            for run, curves in sorted(by_run.items()):
+                for ax, name in zip(axes, ("pr_curve", "p_at_n", "r_at_n")):
+                    if name not in curves:
+                        continue
+                    x = curves[name][0][0]
+                    y = np.mean([values for _, values in curves[name]], axis=0)
+                    if name == "pr_curve":
+                        ax.plot(y[1], y[0], marker=".", label=run)
+                    else:
+                        ax.plot(x, y[0], marker=".", label=run)
+            axes[0].set(xlabel="recall", ylabel="precision", title="PR (Hamming radius)")
+            axes[1].set(xlabel="N", ylabel="precision", title="P@N", xscale="log")
+            axes[2].set(xlabel="N", ylabel="recall", title="R@N", xscale="log")
+            for ax in axes:
+                ax.grid(alpha=0.3)
+            axes[0].legend(fontsize=8)
+            fig.suptitle(f"{dataset} ({split}), {bits} bits, ties: {ties}")
+            fig.tight_layout()
+            path = out_dir / f"{dataset}_{split}_{ties}_{bits}bits_curves.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            written.append(path)
+    return written

@@ -1,0 +1,182 @@
+"""Leaderboards from result records (a pure reader: it never trains or evaluates).
+
+One table per (data set, split, tie policy, K): methods × code lengths, mAP@K in percent as
+mean ± std over seeds. Results with different tie policies or K are never averaged together.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from tabulate import tabulate
+
+from .errors import ZshbenchError
+from .results import iter_records
+
+FORMATS = ("terminal", "markdown", "latex", "csv")
+
+
+def records_frame(results_dir: Path) -> pd.DataFrame:
+    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
+    rows = []
+    for path, record in iter_records(results_dir):
+        metrics = record.get("metrics", {})
+        key = next((k for k in metrics if k.startswith("map@")), None)
+        if key is None:
+            continue
+        rows.append({
+            "dataset": record["dataset"],
+            "split": record["split"]["id"],
+            "method": record.get("run_name", record["method"]),
+            "bits": int(record["bits"]),
+            "seed": int(record["seed"]),
+            "ties": record.get("tie_policy", "?"),
+            "metric": key,
+            "map": float(metrics[key]),
+            "fit_s": record.get("timings", {}).get("fit_s"),
+            "path": str(path),
+        })
+    columns = ["dataset", "split", "method", "bits", "seed", "ties", "metric", "map", "fit_s",
+               "path"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std (ddof=1; 0 for one seed) and seed count per (group, method, bits)."""
+    keys = ["dataset", "split", "ties", "metric", "method", "bits"]
+    grouped = frame.groupby(keys)["map"]
+    summary = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    summary["std"] = summary["std"].fillna(0.0)
+    return summary
+
+
+def paper_table() -> pd.DataFrame:
+    """The RAZH paper's Table II (mAP@5000 in percent), shipped with zshbench as data."""
+    path = resources.files("zshbench") / "reference" / "paper_table2_map5000.csv"
+    with path.open("r", encoding="utf-8") as stream:
+        return pd.read_csv(stream)
+
+
+def _cell(mean: float, std: float, n: int, bold: bool, markup: str) -> str:
+    text = f"{100 * mean:.2f} ± {100 * std:.2f}" if n > 1 else f"{100 * mean:.2f}"
+    if bold and markup == "markdown":
+        return f"**{text}**"
+    if bold and markup == "terminal":
+        return f"[bold]{text}[/bold]"
+    if bold and markup == "latex":
+        return f"\\textbf{{{text}}}"
+    return text
+
+
+def leaderboards(
+    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
+    """(title, header, rows, paper rows) per table.
+
+    A measured cell is (mean, std, seeds, is_best) or "" where that length was not run.
+    """
+    frame = records_frame(results_dir)
+    if datasets:
+        frame = frame[frame["dataset"].isin(list(datasets))]
+    if frame.empty:
+        raise ZshbenchError(
+            f"no result records under {results_dir}",
+            "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
+        )
+    summary = summarise(frame)
+    paper_values = paper_table() if paper else None
+    tables = []
+    for (dataset, split, ties, metric), group in summary.groupby(
+        ["dataset", "split", "ties", "metric"]
+    ):
+        bits = sorted(group["bits"].unique())
+        best = group.groupby("bits")["mean"].max()
+        seeds = group.groupby("method")["n"].max()
+        header = ["method", "seeds", *[f"{b} bits" for b in bits]]
+        rows = []
+        for method, method_rows in group.groupby("method"):
+            by_bits = method_rows.set_index("bits")
+            row = [method, str(seeds[method])]
+            for b in bits:
+                if b in by_bits.index:
+                    r = by_bits.loc[b]
+                    row.append((float(r["mean"]), float(r["std"]), int(r["n"]),
+                                r["mean"] >= best[b]))
+                else:
+                    row.append("")
+            rows.append(row)
+        rows.sort(key=lambda row: -max((c[0] for c in row[2:] if c), default=0))
+        paper_rows = []
+        if paper_values is not None:
+            table = paper_values[paper_values["dataset"] == dataset]
+            for method, method_rows in table.groupby("method", sort=False):
+                by_bits = method_rows.set_index("bits")["map_at_5000_percent"]
+                paper_rows.append([f"{method} (paper)", "", *[
+                    f"{by_bits[b]:.2f}" if b in by_bits.index else "" for b in bits
+                ]])
+        title = f"{dataset} — split {split} — {metric} (%), ties: {ties}"
+        tables.append((title, header, rows, paper_rows))
+    return tables
+
+
+def render(results_dir: Path, fmt: str = "terminal", paper: bool = False,
+           datasets: Iterable[str] | None = None) -> str:
+    """The leaderboards as text in ``fmt`` (terminal output is rich markup)."""
+    if fmt not in FORMATS:
+        raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
+    if fmt == "csv":
+        summary = summarise(records_frame(results_dir))
+        if datasets:
+            summary = summary[summary["dataset"].isin(list(datasets))]
+        buffer = io.StringIO()
+        summary.to_csv(buffer, index=False)
+        return buffer.getvalue()
+    out = []
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+        cells = [
+            row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
+        ] + paper_rows
+        if fmt == "terminal":
+            out.append(_export(rich_table(title, header, cells, len(rows))))
+        elif fmt == "markdown":
+            out.append(f"### {title}\n\n" + tabulate(cells, header, tablefmt="github",
+                                                        disable_numparse=True))
+        else:
+            latex = tabulate(cells, header, tablefmt="latex_raw", disable_numparse=True)
+            out.append(f"% {title}\n" + latex)
+    return "\n\n".join(out) + "\n"
+
+
+def terminal_tables(results_dir: Path, paper: bool = False,
+                    datasets: Iterable[str] | None = None) -> list:
+    """The leaderboards as rich Tables, for printing in colour."""
+    tables = []
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+        cells = [row[:2] + [_cell(*c, "terminal") if c else "" for c in row[2:]] for row in rows]
+        tables.append(rich_table(title, header, cells + paper_rows, len(rows)))
+    return tables
+
+
+def rich_table(title: str, header: list[str], cells: list[list[str]], measured: int):
+    """A rich Table; rows after the first ``measured`` are the paper's (dimmed)."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for i, row in enumerate(cells):
+        table.add_row(*row, end_section=(i == measured - 1 and len(cells) > measured),
+                      style="dim" if i >= measured else None)
+    return table
+
+
+def _export(table) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(table)
+    return console.export_text(styles=False)

@@ -1,0 +1,67 @@
+"""Result records: one JSON file per (method, data set, split, bits, seed), written atomically.
+
+Layout (ann-benchmarks style, the path says what it is)::
+
+    results/<dataset>/<split id>/<run name>/bits<B>-seed<S>.json
+    results/<dataset>/splits/<split id>.json          the split manifest
+
+A record is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a crash or Ctrl-C never leaves a half-written record and never damages an
+existing one. ``report`` and ``plot`` only read these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+DEFAULT_RESULTS_DIR = Path("results")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def record_path(
+    results_dir: Path, dataset: str, split_id: str, run_name: str, bits: int, seed: int
+) -> Path:
+    return Path(results_dir) / dataset / split_id / run_name / f"bits{bits}-seed{seed}.json"
+
+
+def split_manifest_path(results_dir: Path, dataset: str, split_id: str) -> Path:
+    return Path(results_dir) / dataset / "splits" / f"{split_id}.json"
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1))
+
+
+def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable record under ``results_dir``; unreadable files are warned about, skipped."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return
+    for path in sorted(results_dir.rglob("bits*-seed*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            warnings.warn(f"skipping unreadable record {path}: {error}", stacklevel=2)
+            continue
+        if isinstance(record, dict) and record.get("schema") == SCHEMA_VERSION:
+            yield path, record

@@ -1,0 +1,327 @@
+"""The zero-shot split protocol (SPEC §1, §3b): seen/unseen classes and train/query/database.
+
+A split is fully determined by (data set, split name): its manifest lists the seen and unseen
+classes and the image ids of the training set, the queries, the database and a seen-class
+validation task, and its ``split_id`` is a hash of that content, so two runs with the same
+split id compare on exactly the same images.
+
+Split names:
+
+- ``random-<seed>``: unseen classes drawn at random with ``seed``, images sampled with it too;
+- a named split of the data set (``standard``: the one the data set ships, e.g. AWA2's
+  trainclasses/testclasses; ``proposed``: Xian et al.'s proposed split), images sampled with
+  seed 0, or with ``<name>@<seed>`` for another draw of the same classes;
+- ``file:<path>[@<seed>]``: unseen classes listed in a text file, one class name a line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets.base import ImageSet, Protocol
+from .errors import DatasetError, ZshbenchError
+from .method import ImageView, TrainData, ValidationTask
+
+STANDARD_MARKER = ["standard"]
+
+
+@dataclass
+class ValidationManifest:
+    """Pseudo-unseen seen classes and their retrieval task (model selection only)."""
+
+    classes: list[str] = field(default_factory=list)
+    query_ids: list[str] = field(default_factory=list)
+    database_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Split:
+    """A saved zero-shot split; ``split_id`` changes whenever any of its content does."""
+
+    dataset: str
+    name: str
+    seed: int
+    seen_classes: list[str]
+    unseen_classes: list[str]
+    train_ids: list[str]
+    query_ids: list[str]
+    database_ids: list[str]
+    validation: ValidationManifest
+    protocol: dict[str, Any]
+    split_id: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.validation, dict):
+            self.validation = ValidationManifest(**self.validation)
+        content_id = self.content_hash()
+        if self.split_id and self.split_id != content_id:
+            raise DatasetError(
+                f"split manifest {self.name!r} of {self.dataset} says id {self.split_id} but its "
+                f"content hashes to {content_id}",
+                "The manifest was edited or corrupted; delete it and let zshbench write it again.",
+            )
+        self.split_id = content_id
+
+    def content_hash(self) -> str:
+        content = {
+            "dataset": self.dataset,
+            "seen": self.seen_classes,
+            "unseen": self.unseen_classes,
+            "train": self.train_ids,
+            "query": self.query_ids,
+            "database": self.database_ids,
+            "validation": asdict(self.validation),
+        }
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        return f"{self.name.replace(':', '-').replace('/', '-')}-{digest[:10]}"
+
+    def summary(self) -> dict[str, Any]:
+        """What every result record carries about its split."""
+        return {
+            "name": self.name,
+            "id": self.split_id,
+            "seed": self.seed,
+            "num_seen": len(self.seen_classes),
+            "num_unseen": len(self.unseen_classes),
+            "num_train": len(self.train_ids),
+            "num_query": len(self.query_ids),
+            "num_database": len(self.database_ids),
+            "unseen_classes": self.unseen_classes,
+            "validation_classes": self.validation.classes,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Split:
+        return cls(**json.loads(text))
+
+    def check_disjoint(self) -> None:
+        """Train, query and database share no image; validation stays within seen classes."""
+        train, query, database = map(set, (self.train_ids, self.query_ids, self.database_ids))
+        if train & query or train & database or query & database:
+            raise ZshbenchError(f"split {self.split_id}: train, query and database overlap")
+        val_query, val_db = set(self.validation.query_ids), set(self.validation.database_ids)
+        if (val_query | val_db) & (train | query) or val_query & val_db:
+            raise ZshbenchError(f"split {self.split_id}: validation images leak")
+        if set(self.seen_classes) & set(self.unseen_classes):
+            raise ZshbenchError(f"split {self.split_id}: a class is both seen and unseen")
+
+
+def parse_split_name(name: str) -> tuple[str, int]:
+    """``"proposed@3"`` → ("proposed", 3); ``"random-5"`` → ("random-5", 5)."""
+    base, _, seed_text = name.rpartition("@") if "@" in name else (name, "", "")
+    if base.startswith("random-"):
+        seed_part = base[len("random-"):]
+        if not seed_part.isdigit() or seed_text:
+            raise ZshbenchError(f"bad split name {name!r}", "Write random-<seed>, e.g. random-0.")
+        return base, int(seed_part)
+    if seed_text and not seed_text.isdigit():
+        raise ZshbenchError(f"bad split name {name!r}", "Write <name>@<seed>, e.g. proposed@1.")
+    return base, int(seed_text) if seed_text else 0
+
+
+def _unseen_for(
+    imageset: ImageSet, base: str, seed: int, named: dict[str, list[str]], protocol: Protocol
+) -> list[int]:
+    if base.startswith("random-"):
+        rng = np.random.default_rng([seed, 0])
+        chosen = rng.choice(imageset.num_classes, size=protocol.num_unseen, replace=False)
+        return sorted(int(c) for c in chosen)
+    if base.startswith("file:"):
+        path = Path(base[len("file:"):])
+        if not path.is_file():
+            raise DatasetError(
+                f"split file {path} not found", "Give a text file with one unseen class a line."
+            )
+        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    elif base in named:
+        names = named[base]
+        if names == STANDARD_MARKER:
+            if not imageset.standard_unseen_classes:
+                raise DatasetError(f"{imageset.name} ships no standard seen/unseen split")
+            names = imageset.standard_unseen_classes
+    else:
+        known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
+        raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"Known: {known}.")
+    missing = [n for n in names if n not in imageset.class_names]
+    if missing:
+        raise DatasetError(
+            f"split {base!r} names classes {imageset.name} does not have: {', '.join(missing[:5])}",
+            "Check the class names against the data set's classes.txt.",
+        )
+    return sorted(imageset.class_index(n) for n in names)
+
+
+def _take(rng: np.random.Generator, pool: np.ndarray, count: int, what: str) -> np.ndarray:
+    if len(pool) < count:
+        raise DatasetError(
+            f"{what} has {len(pool)} images, the protocol needs {count}",
+            "Use a data-set file with smaller per-class counts (see README, 'Your own protocol').",
+        )
+    return np.sort(rng.permutation(pool)[:count])
+
+
+def make_split(
+    imageset: ImageSet,
+    protocol: Protocol,
+    name: str,
+    named_splits: dict[str, list[str]] | None = None,
+) -> Split:
+    """Build the split ``name`` of ``imageset`` under ``protocol`` (deterministic)."""
+    base, seed = parse_split_name(name)
+    unseen = _unseen_for(imageset, base, seed, named_splits or {}, protocol)
+    seen = [c for c in range(imageset.num_classes) if c not in set(unseen)]
+    labels = imageset.labels
+    rng = np.random.default_rng([seed, 1])
+    train, query = [], []
+    for c in seen:
+        train.append(_take(rng, np.flatnonzero(labels == c), protocol.train_per_seen_class,
+                           f"seen class {imageset.class_names[c]!r}"))
+    for c in unseen:
+        query.append(_take(rng, np.flatnonzero(labels == c), protocol.query_per_unseen_class,
+                           f"unseen class {imageset.class_names[c]!r}"))
+    train_idx = np.concatenate(train) if train else np.zeros(0, np.int64)
+    query_idx = np.concatenate(query) if query else np.zeros(0, np.int64)
+    used = np.zeros(len(imageset), bool)
+    used[train_idx] = True
+    used[query_idx] = True
+    database_idx = np.flatnonzero(~used)
+
+    validation = ValidationManifest()
+    if protocol.validation_classes:
+        if protocol.validation_classes >= len(seen):
+            raise DatasetError("validation_classes must be fewer than the seen classes")
+        val_rng = np.random.default_rng([seed, 2])
+        held = sorted(int(c) for c in val_rng.choice(seen, protocol.validation_classes, False))
+        seen_outside_train = database_idx[np.isin(labels[database_idx], seen)]
+        val_query = []
+        for c in held:
+            pool = seen_outside_train[labels[seen_outside_train] == c]
+            count = min(protocol.query_per_unseen_class, len(pool) // 2)
+            val_query.append(np.sort(val_rng.permutation(pool)[:count]))
+        val_query_idx = np.concatenate(val_query)
+        val_db_idx = np.setdiff1d(seen_outside_train, val_query_idx)
+        validation = ValidationManifest(
+            classes=[imageset.class_names[c] for c in held],
+            query_ids=imageset.image_ids[val_query_idx].tolist(),
+            database_ids=imageset.image_ids[val_db_idx].tolist(),
+        )
+
+    split = Split(
+        dataset=imageset.name,
+        name=name,
+        seed=seed,
+        seen_classes=[imageset.class_names[c] for c in seen],
+        unseen_classes=[imageset.class_names[c] for c in unseen],
+        train_ids=imageset.image_ids[train_idx].tolist(),
+        query_ids=imageset.image_ids[query_idx].tolist(),
+        database_ids=imageset.image_ids[database_idx].tolist(),
+        validation=validation,
+        protocol=asdict(protocol),
+    )
+    split.check_disjoint()
+    return split
+
+
+def check_protocol_counts(split: Split, protocol: Protocol) -> None:
+    """The counts a data set's entry promises (SPEC §1) must be the counts the split has."""
+    for key, actual in (
+        ("expected_train", len(split.train_ids)),
+        ("expected_query", len(split.query_ids)),
+        ("expected_database", len(split.database_ids)),
+    ):
+        expected = getattr(protocol, key)
+        if expected is not None and expected != actual:
+            raise DatasetError(
+                f"{split.dataset} split {split.name}: {key[9:]} has {actual} images, "
+                f"the protocol says {expected}",
+                "The data set on disk is incomplete or not the published one.",
+            )
+
+
+class SplitViews:
+    """A split resolved against a loaded data set: index arrays and the method-facing views."""
+
+    def __init__(self, imageset: ImageSet, split: Split):
+        if imageset.name != split.dataset:
+            raise ZshbenchError(f"split is for {split.dataset}, data set is {imageset.name}")
+        position = {image_id: i for i, image_id in enumerate(imageset.image_ids.tolist())}
+        try:
+            def idx(ids: list[str]) -> np.ndarray:
+                return np.array([position[i] for i in ids], dtype=np.int64)
+
+            self.train = idx(split.train_ids)
+            self.query = idx(split.query_ids)
+            self.database = idx(split.database_ids)
+            self.val_query = idx(split.validation.query_ids)
+            self.val_database = idx(split.validation.database_ids)
+        except KeyError as missing:
+            raise DatasetError(
+                f"split {split.split_id} names image {missing} that {imageset.name} lacks",
+                "The data on disk differs from the one the split was made on.",
+            ) from None
+        self.imageset = imageset
+        self.split = split
+        self.seen_index = [imageset.class_index(c) for c in split.seen_classes]
+
+    def train_data(self, topk: int) -> TrainData:
+        """Seen-class training data: labels re-indexed to 0..num_seen-1, seen attributes only."""
+        imageset = self.imageset
+        local = {c: i for i, c in enumerate(self.seen_index)}
+        train_labels = np.array([local[c] for c in imageset.labels[self.train]], dtype=np.int64)
+        images = ImageView(
+            imageset.images, self.train, train_labels, imageset.image_ids[self.train]
+        )
+        validation = None
+        if self.split.validation.classes:
+            held = {local[imageset.class_index(c)] for c in self.split.validation.classes}
+            fit_positions = np.flatnonzero(~np.isin(train_labels, list(held)))
+
+            def view(indices: np.ndarray) -> ImageView:
+                labels = np.array([local[c] for c in imageset.labels[indices]], dtype=np.int64)
+                return ImageView(imageset.images, indices, labels, imageset.image_ids[indices])
+
+            validation = ValidationTask(
+                classes=list(self.split.validation.classes),
+                fit_positions=fit_positions,
+                query=view(self.val_query),
+                database=view(self.val_database),
+                topk=topk,
+            )
+
+        def seen_rows(matrix: np.ndarray | None) -> np.ndarray | None:
+            return None if matrix is None else np.asarray(matrix)[self.seen_index]
+
+        return TrainData(
+            images=images,
+            labels=train_labels,
+            class_names=list(self.split.seen_classes),
+            attribute_names=list(imageset.attribute_names),
+            class_attributes=seen_rows(imageset.class_attributes),
+            binary_class_attributes=seen_rows(imageset.binary_class_attributes),
+            validation=validation,
+            dataset=imageset.name,
+        )
+
+    def query_view(self) -> ImageView:
+        return ImageView(self.imageset.images, self.query, None, self.imageset.image_ids[self.query])
+
+    def database_view(self) -> ImageView:
+        ids = self.imageset.image_ids[self.database]
+        return ImageView(self.imageset.images, self.database, None, ids)
+
+    @property
+    def query_labels(self) -> np.ndarray:
+        return self.imageset.labels[self.query]
+
+    @property
+    def database_labels(self) -> np.ndarray:
+        return self.imageset.labels[self.database]
