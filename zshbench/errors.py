@@ -15,6 +15,9 @@ class ZshbenchError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:
+        return self.one_line()
+
     def one_line(self) -> str:
         text = self.message.rstrip(".")
         return f"{text}. {self.hint}" if self.hint else f"{text}."
