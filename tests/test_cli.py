@@ -73,30 +73,25 @@ def test_itq_beats_lsh_on_digits(digits_results):
 
 
 def test_eval_json_on_codes_made_elsewhere(tmp_path):
-    # 2 queries, 3 database items, 4 bits; hand-checked with the index tie policy:
-    # query 0 = 1111, db: 1111 (d0, rel), 0000 (d4, rel), 1110 (d1, not) -> ranks rel,not,rel
-    # AP = (1/2)(1/1 + 2/3) = 0.8333...; query 1 = 0000 (label 1): db ranks 0000 (rel) first,
-    # AP = 1. mAP = 0.91666...
+    # 2 queries, 3 database items, 4 bits, codes in {0,1}; no ties, so every policy agrees.
+    # query 0 = 1111 (label 0): db 1111 (d0, label 0: rel), 1110 (d1, label 2), 0000 (d4,
+    # label 0: rel) -> relevance 1,0,1 -> AP = (1/1 + 2/3) / 2 = 5/6.
+    # query 1 = 0000 (label 0): db 0000 (d0, rel), 1110 (d3), 1111 (d4, rel) -> AP = 5/6.
     path = tmp_path / "codes.npz"
     np.savez(path, query_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0]]),
-             query_labels=np.array([0, 1]),
-             db_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 0]]),
-             db_labels=np.array([0, 1, 2]))
-    path2 = tmp_path / "codes2.npz"
-    np.savez(path2, query_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0]]),
              query_labels=np.array([0, 0]),
              db_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 0]]),
              db_labels=np.array([0, 0, 2]))
-    done = zshbench("eval", str(path2), "--topk", "all", "--ties", "index", "--json",
+    done = zshbench("eval", str(path), "--topk", "all", "--ties", "index", "--json",
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    # query 1 (0000): ranks 0000 (rel, d0), 1110 (d3, not), 1111 (d4, rel): AP = (1 + 2/3)/2
-    assert result["map@all"] == pytest.approx((5 / 6 + 5 / 6) / 2)
+    assert result["map@all"] == pytest.approx(5 / 6)
     assert result["ties"] == "index" and result["num_queries"] == 2
     assert result["num_database"] == 3
-    done = zshbench("eval", str(path), "--topk", "5000", "--json", cwd=tmp_path)
-    assert json.loads(done.stdout)["map@5000"] == pytest.approx((5 / 6 + 1) / 2)
+    # top 2 only: query 0 keeps 1111, 1110 -> AP = 1/1 (R = 1); query 1 keeps 0000, 1110 -> 1
+    done = zshbench("eval", str(path), "--topk", "2", "--json", cwd=tmp_path)
+    assert json.loads(done.stdout)["map@2"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,304 @@
+"""Finding a data set by name or file, finding its files on disk, and loading it.
+
+A data set is described by a :class:`~zshbench.registry.DatasetSpec` (a ``datasets_registry``
+TOML entry, or a user's own ``.toml`` file) and read by a *layout loader*
+(``zshbench.datasets.layouts.*``) that turns the published on-disk layout into an
+:class:`~zshbench.datasets.base.ImageSet`. Nothing is cached on disk: the real files stay the
+single source of truth.
+
+The small text/matrix readers at the bottom are shared by the layout loaders (and usable by a
+user's own loader) so that every malformed file is reported the same way: one line naming the
+file, the layout and where to get the data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DatasetError
+from .base import ArrayImageSource, FileImageSource, ImageSet, ImageSource, Protocol
+
+if TYPE_CHECKING:  # zshbench.registry imports this package; import it lazily at run time
+    from ..registry import DatasetSpec
+
+DATA_ROOT_ENV = "ZSHBENCH_DATA_ROOT"
+
+__all__ = [
+    "DATA_ROOT_ENV",
+    "ArrayImageSource",
+    "FileImageSource",
+    "ImageSet",
+    "ImageSource",
+    "Protocol",
+    "dataset_error",
+    "load_dataset",
+    "read_id_table",
+    "read_lines",
+    "read_matrix",
+    "read_name_list",
+    "resolve_dataset",
+    "resolve_root",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Resolving and loading
+
+
+def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> DatasetSpec:
+    """A registered data set by name, or a user's own ``.toml`` data-set file by path.
+
+    A path lets a researcher benchmark on their own data without writing a plugin: the file has
+    the fields of a registry entry and may point ``loader`` at a known layout (``"cub"``).
+    """
+    from ..registry import DatasetSpec
+
+    if isinstance(name_or_path, DatasetSpec):
+        return name_or_path
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if text.endswith(".toml") or ("/" in text or os.sep in text) and path.is_file():
+        from datasets_registry import spec_from_toml
+
+        if not path.is_file():
+            raise DatasetError(
+                f"data-set file {path} does not exist",
+                "Pass a registered data-set name (see 'zshbench list') or the path of a .toml "
+                "data-set file.",
+            )
+        return spec_from_toml(path)
+
+    from ..plugin_manager import load_plugins
+
+    registry = load_plugins().datasets
+    if text not in registry:
+        known = ", ".join(registry.names()) or "none"
+        raise DatasetError(
+            f"unknown data set {text!r}",
+            f"Known: {known}; or pass the path of your own .toml data-set file.",
+        )
+    return registry.get(text)
+
+
+def _describe_source(spec: DatasetSpec) -> str:
+    parts = []
+    if spec.layout:
+        parts.append(f"Expected layout: {_one_line(spec.layout)}.")
+    if spec.obtain:
+        parts.append(f"Get it from {_one_line(spec.obtain)}.")
+    return " ".join(parts)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()).rstrip(".")
+
+
+def _existing(path: Path, spec: DatasetSpec, given_by: str) -> Path:
+    if not path.exists():
+        raise DatasetError(
+            f"data root {path} for data set {spec.name!r} (given by {given_by}) does not exist",
+            _describe_source(spec) or None,
+        )
+    return path
+
+
+def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where the data set's files are, so the user can keep real data anywhere.
+
+    Precedence: an explicit ``data_root`` (``--data-root``), then the spec's ``root_env``
+    environment variable, then ``$ZSHBENCH_DATA_ROOT/<name>`` if that folder exists, then the
+    spec's ``default_root``. Embedded data sets need no root (``None`` unless one is given).
+    """
+    if data_root is not None and str(data_root) != "":
+        return _existing(Path(data_root).expanduser(), spec, "--data-root")
+    if spec.embedded:
+        return None
+    if spec.root_env and os.environ.get(spec.root_env):
+        return _existing(Path(os.environ[spec.root_env]).expanduser(), spec, f"${spec.root_env}")
+    shared_root = os.environ.get(DATA_ROOT_ENV)
+    if shared_root:
+        candidate = Path(shared_root).expanduser() / spec.name
+        if candidate.exists():
+            return candidate
+    if spec.default_root:
+        return _existing(Path(spec.default_root).expanduser(), spec, "the spec's default_root")
+    where = f"set ${spec.root_env} or " if spec.root_env else ""
+    raise DatasetError(
+        f"no data root for data set {spec.name!r}",
+        f"Pass --data-root PATH, {where}put it at ${DATA_ROOT_ENV}/{spec.name}. "
+        + _describe_source(spec),
+    )
+
+
+def _check_options(spec: DatasetSpec, loader: Any, options: dict[str, Any]) -> None:
+    try:
+        parameters = inspect.signature(loader).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name != "root"
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DatasetError(
+            f"data set {spec.name!r}: unknown loader option(s) {', '.join(unknown)}",
+            f"Its loader {spec.loader} accepts: {', '.join(accepted) or 'none'}.",
+        )
+
+
+def load_dataset(
+    name_or_spec: str | os.PathLike[str] | DatasetSpec,
+    data_root: str | os.PathLike[str] | None = None,
+    **loader_overrides: Any,
+) -> ImageSet:
+    """Load a data set into an :class:`ImageSet` (the only form the protocol and methods see).
+
+    ``loader_overrides`` replace the spec's ``loader_options`` (e.g. ``verify_images=False``
+    for a metadata-only copy). The loaded class count is checked against the spec, which
+    catches a root that points at the wrong data set.
+    """
+    spec = resolve_dataset(name_or_spec)
+    root = resolve_root(spec, data_root)
+    options = {**spec.loader_options, **loader_overrides}
+    try:
+        loader = spec.load_loader()
+    except DatasetError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any import failure becomes one clear line
+        raise DatasetError(
+            f"data set {spec.name!r}: cannot import its loader {spec.loader!r} "
+            f"({type(error).__name__}: {error})",
+            "Check the 'loader' field ('package.module:function' or a known layout name).",
+        ) from error
+    if not callable(loader):
+        raise DatasetError(f"data set {spec.name!r}: loader {spec.loader!r} is not callable")
+    _check_options(spec, loader, options)
+    image_set = loader(root, **options)
+    if not isinstance(image_set, ImageSet):
+        raise DatasetError(
+            f"data set {spec.name!r}: loader {spec.loader!r} returned "
+            f"{type(image_set).__name__}, not an ImageSet"
+        )
+    if spec.num_classes and image_set.num_classes != spec.num_classes:
+        raise DatasetError(
+            f"data set {spec.name!r} should have {spec.num_classes} classes, but {root} has "
+            f"{image_set.num_classes}",
+            "Is the data root pointing at the right data set? " + _describe_source(spec),
+        )
+    image_set.name = spec.name
+    return image_set
+
+
+# --------------------------------------------------------------------------------------------
+# Readers shared by the layout loaders
+
+
+def dataset_error(layout: str, problem: str, obtain: str, advice: str = "") -> DatasetError:
+    """The one-line error every loader raises: the layout, what is wrong, where to get it."""
+    hint = f"{advice.rstrip('.')}. " if advice else ""
+    return DatasetError(f"{layout} layout: {_one_line(problem)}", f"{hint}Get it from {obtain}.")
+
+
+def read_lines(path: Path, layout: str, obtain: str) -> list[tuple[int, str]]:
+    """Non-empty, stripped lines with their 1-based line numbers; CRLF, CR and LF alike.
+
+    Real copies of CUB come with CRLF line endings from some sources and LF from others.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise dataset_error(layout, f"expected the file {path}, which does not exist", obtain)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise dataset_error(
+            layout, f"{path} is not a UTF-8 text file ({error.reason} at byte {error.start})",
+            obtain,
+        ) from None
+    except OSError as error:
+        raise dataset_error(layout, f"cannot read {path} ({error.strerror})", obtain) from None
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_id_table(path: Path, layout: str, obtain: str, value: str = "name") -> list[tuple[int, str]]:
+    """``<integer id> <value>`` lines (``classes.txt``, ``images.txt``, ``predicates.txt``)."""
+    rows = []
+    for number, line in read_lines(path, layout, obtain):
+        parts = line.split(None, 1)
+        if len(parts) != 2 or not _is_int(parts[0]):
+            raise dataset_error(
+                layout,
+                f"{path} line {number}: expected '<integer id> <{value}>', got {line[:80]!r}",
+                obtain,
+            )
+        rows.append((int(parts[0]), parts[1].strip()))
+    if not rows:
+        raise dataset_error(layout, f"{path} is empty", obtain)
+    ids = [i for i, _ in rows]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise dataset_error(layout, f"{path}: id {duplicate} appears more than once", obtain)
+    return rows
+
+
+def read_name_list(path: Path, layout: str, obtain: str) -> list[str]:
+    """One name per line (AWA2's ``trainclasses.txt`` / ``testclasses.txt``)."""
+    lines = read_lines(path, layout, obtain)
+    if not lines:
+        raise dataset_error(layout, f"{path} is empty", obtain)
+    for number, line in lines:
+        if len(line.split()) != 1:
+            raise dataset_error(
+                layout, f"{path} line {number}: expected one name, got {line[:80]!r}", obtain
+            )
+    return [line for _, line in lines]
+
+
+def read_matrix(
+    path: Path, layout: str, obtain: str, rows: int | None = None, columns: int | None = None
+) -> np.ndarray:
+    """A whitespace-separated numeric matrix, checked against the expected shape.
+
+    ``rows``/``columns`` say what the rest of the layout implies (classes × attributes); a
+    mismatch is the most common sign of a mixed-up or truncated copy.
+    """
+    values = []
+    for number, line in read_lines(path, layout, obtain):
+        try:
+            row = [float(x) for x in line.split()]
+        except ValueError:
+            raise dataset_error(
+                layout, f"{path} line {number}: not a row of numbers: {line[:60]!r}", obtain
+            ) from None
+        width = columns if columns is not None else (len(values[0]) if values else len(row))
+        if len(row) != width:
+            raise dataset_error(
+                layout,
+                f"{path} line {number}: {len(row)} columns, expected {width}",
+                obtain,
+            )
+        values.append(row)
+    if rows is not None and len(values) != rows:
+        raise dataset_error(
+            layout, f"{path} has {len(values)} rows, expected {rows} (one per class)", obtain
+        )
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.size and not np.isfinite(matrix).all():
+        raise dataset_error(layout, f"{path} contains non-finite values", obtain)
+    return matrix
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
