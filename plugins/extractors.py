@@ -1,0 +1,526 @@
+"""Image feature extractors for linear hashing methods: raw pixels and frozen timm backbones.
+
+Linear hashing methods (LSH, SH, ITQ, ...) hash real-valued image features; which features is a
+choice of the user, so extractors are plugins chosen by name (``--option extractor=timm``):
+
+* ``pixels``: raw pixels scaled to [0, 1], for small images (the embedded digits, CIFAR-10).
+* ``timm``: the pooled feature of a *frozen* timm backbone. Weights come from a local file
+  (``weights=``, loaded safely) or, only when asked, timm's own pretrained cache; our machines
+  cannot download, so nothing here ever reaches the network unless the user opts in.
+
+This module also holds :class:`FeatureHashingMethod`, the small base class that LSH, SH and ITQ
+share (build the named extractor on the training images, then hash its features). It lives here
+because it is the one place every feature-based method plugin already imports.
+
+Importing this module imports neither torch nor timm: ``zshbench list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from zshbench.errors import ZshbenchError
+from zshbench.features import FeatureExtractor, make_extractor
+from zshbench.hookspecs import hookimpl
+from zshbench.method import HashingMethod, ImageView, RunContext, TrainData
+from zshbench.registry import ExtractorSpec
+
+# ITU-R BT.601 luma weights: what Pillow's convert("L") uses, so grayscale is the familiar one.
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+@hookimpl
+def zshbench_register_extractors() -> list[ExtractorSpec]:
+    return [
+        ExtractorSpec(
+            "pixels",
+            "plugins.extractors:PixelExtractor",
+            summary="Raw pixels in [0, 1] (optionally resized / grayscale), for small images",
+        ),
+        ExtractorSpec(
+            "timm",
+            "plugins.extractors:TimmExtractor",
+            summary="Pooled features of a frozen timm backbone (weights from a local file)",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- image helpers
+
+
+def _drop_alpha(image: np.ndarray) -> np.ndarray:
+    """(H, W) / (H, W, C) uint8 → (H, W, 1) or (H, W, 3); an alpha channel is dropped."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ZshbenchError(
+            f"an image has shape {image.shape}",
+            "Images must be (H, W, C) arrays with 1 (gray), 3 (RGB) or an extra alpha channel.",
+        )
+    if image.shape[2] == 2:  # gray + alpha
+        return image[:, :, :1]
+    if image.shape[2] == 4:  # RGB + alpha
+        return image[:, :, :3]
+    return image
+
+
+def _resize(image: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
+    """Resize an (H, W, C) uint8 image to ``size`` = (height, width) with Pillow."""
+    from PIL import Image
+
+    if image.shape[:2] == tuple(size):
+        return image
+    channels = image.shape[2]
+    pil = Image.fromarray(image[:, :, 0] if channels == 1 else image)
+    out = np.asarray(pil.resize((size[1], size[0]), resample=resample), dtype=np.uint8)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _grayscale(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) float → (N, H, W, 1) luma (C = 3) or unchanged (C = 1)."""
+    if images.shape[-1] == 1:
+        return images
+    return (images @ LUMA_WEIGHTS)[..., None]
+
+
+def _center_crop_resize(
+    image: np.ndarray, size: tuple[int, int], crop_pct: float, resample: int
+) -> np.ndarray:
+    """timm's evaluation transform: shorter side → size / crop_pct, then a centre crop."""
+    height, width = image.shape[:2]
+    scale_to = size[0] / crop_pct if height <= width else size[1] / crop_pct
+    factor = scale_to / min(height, width)
+    new = (max(size[0], round(height * factor)), max(size[1], round(width * factor)))
+    image = _resize(image, new, resample)
+    top = (new[0] - size[0]) // 2
+    left = (new[1] - size[1]) // 2
+    return image[top : top + size[0], left : left + size[1]]
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+class PixelExtractor(FeatureExtractor):
+    """Raw pixels, flattened and scaled to [0, 1] (float32).
+
+    Options:
+        size: resize every image to ``size`` × ``size`` with Pillow first (bilinear, which
+            Pillow antialiases when shrinking); None keeps the images' own size, which must
+            then be the same for all images.
+        grayscale: convert RGB to one luma channel (BT.601 weights, as Pillow's "L" mode).
+
+    The digits data set's 8×8 grayscale images give 64-d features; CIFAR-10's 32×32 RGB 3,072.
+    Pixels are the classic input of LSH/SH/ITQ on small images; for photographs use ``timm``.
+    """
+
+    default_options: ClassVar[dict[str, Any]] = {"size": None, "grayscale": False}
+
+    def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
+        size = self.options["size"]
+        if size is not None and (not isinstance(size, int) or size < 1):
+            raise ZshbenchError(f"pixels: size must be a positive integer, not {size!r}")
+        if size is None and images.fixed_shape is not None and len(images):
+            stack = images.load_stack()
+            if stack.ndim == 3:
+                stack = stack[..., None]
+            if stack.shape[-1] in (2, 4):
+                stack = stack[..., : stack.shape[-1] - 1]
+            return self._finish(stack)
+        chunks = []
+        shapes: set[tuple[int, ...]] = set()
+        with context.progress.task("pixels", total=len(images)) as advance:
+            for _positions, batch in images.batches(256):
+                prepared = [_drop_alpha(np.asarray(image)) for image in batch]
+                if size is not None:
+                    from PIL import Image
+
+                    prepared = [
+                        _resize(image, (size, size), Image.Resampling.BILINEAR)
+                        for image in prepared
+                    ]
+                shapes.update(image.shape for image in prepared)
+                if len(shapes) > 1:
+                    raise ZshbenchError(
+                        f"pixels: images differ in size ({', '.join(map(str, sorted(shapes)))})",
+                        "Give the extractor a fixed size, e.g. --option "
+                        "'extractor_options={\"size\": 32}', or use the timm extractor.",
+                    )
+                chunks.append(np.stack(prepared))
+                advance(len(batch))
+        if not chunks:
+            return np.zeros((0, 0), np.float32)
+        return self._finish(np.concatenate(chunks))
+
+    def _finish(self, stack: np.ndarray) -> np.ndarray:
+        values = stack.astype(np.float64) / 255.0
+        if self.options["grayscale"]:
+            values = _grayscale(values)
+        return values.reshape(len(values), -1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- timm
+
+_WARNED_UNTRAINED: set[str] = set()
+
+
+@contextlib.contextmanager
+def offline_hub() -> Iterator[None]:
+    """Make Hugging Face / timm loaders use only their local cache while inside.
+
+    Sets ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``, and also huggingface_hub's own flag,
+    which it reads from the environment only once, at import (timm imports it early).
+    """
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ[name] = "1"
+    try:
+        from huggingface_hub import constants as hub_constants
+    except ImportError:  # pragma: no cover - timm and sentence-transformers depend on it
+        hub_constants = None
+    saved_flag = getattr(hub_constants, "HF_HUB_OFFLINE", None)
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if hub_constants is not None:
+            hub_constants.HF_HUB_OFFLINE = saved_flag
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _unwrap_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
+    """The state dict inside a checkpoint file (plain, {'model': ...}, {'state_dict': ...})."""
+    if not isinstance(checkpoint, dict):
+        raise ZshbenchError(
+            f"weights file {path} holds a {type(checkpoint).__name__}, not a state dict",
+            "Save the weights with torch.save(model.state_dict(), path).",
+        )
+    # timm's and MAE's checkpoints wrap the state dict; timm prefers the EMA copy, as we do.
+    for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
+        inner = checkpoint.get(key)
+        if isinstance(inner, dict) and inner:
+            checkpoint = inner
+            break
+    if checkpoint and all(isinstance(k, str) and k.startswith("module.") for k in checkpoint):
+        checkpoint = {k[len("module.") :]: v for k, v in checkpoint.items()}  # DDP-saved
+    return checkpoint
+
+
+def load_backbone_weights(model: Any, path: str | os.PathLike[str], name: str = "") -> None:
+    """Load a local checkpoint into a timm ``model`` strictly, with a readable error.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(..., weights_only=True)``, which refuses pickled code (safe loading). Keys of
+    the classifier head (absent from a ``num_classes=0`` backbone) are ignored; every other key
+    must match by name and shape.
+    """
+    import torch
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ZshbenchError(
+            f"weights file {path} not found",
+            "Give the extractor option weights=/path/to/checkpoint (.pth/.pt/.bin/.safetensors).",
+        )
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:  # pragma: no cover - safetensors ships with timm
+            raise ZshbenchError(
+                f"{path} is a .safetensors file but safetensors is not installed",
+                "pip install safetensors",
+            ) from None
+        checkpoint: Any = load_file(str(path), device="cpu")
+    else:
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
+            raise ZshbenchError(
+                f"could not read {path} with torch.load(weights_only=True): "
+                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                "Save a plain state dict (torch.save(model.state_dict(), path)) or a "
+                ".safetensors file; checkpoints that pickle arbitrary objects are refused.",
+            ) from None
+    state = _unwrap_checkpoint(checkpoint, path)
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ZshbenchError(
+            f"weights file {path}: entries {not_tensors[:3]} are not tensors",
+            "Save the weights with torch.save(model.state_dict(), path).",
+        )
+
+    expected = model.state_dict()
+    classifier = model.pretrained_cfg.get("classifier") if hasattr(model, "pretrained_cfg") else ""
+    heads = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
+    heads = tuple(h for h in heads if h)
+    state = {
+        k: v
+        for k, v in state.items()
+        if k in expected or not any(k == h or k.startswith(h + ".") for h in heads)
+    }
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                parts.append(f"{len(keys)} {label} keys (e.g. {', '.join(keys[:3])})")
+        if mismatched:
+            parts.append(f"{len(mismatched)} keys of another shape (e.g. {mismatched[0]})")
+        raise ZshbenchError(
+            f"weights file {path} does not fit timm model {name or type(model).__name__!r}: "
+            + "; ".join(parts),
+            "Check that option model (and model_kwargs such as img_size, patch_size) names the "
+            "architecture the checkpoint was saved from.",
+        )
+    model.load_state_dict(state, strict=True)
+
+
+class TimmExtractor(FeatureExtractor):
+    """The pooled feature of a frozen timm backbone (``num_classes=0``), in eval mode.
+
+    Options:
+        model: timm model name (default ``vit_tiny_patch16_224``).
+        model_kwargs: extra ``timm.create_model`` arguments, e.g. ``{"img_size": 32}``.
+        weights: path of a local checkpoint (state dict, possibly wrapped in ``model`` /
+            ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``.
+        pretrained_from_cache: use timm's pretrained weights from the local Hugging Face cache
+            (``pretrained=True`` with the hub offline). Off by default: there is no internet.
+        image_size: input side length; default the model's own input size.
+        crop_pct: None (default) resizes the whole image to the input size, so no part of the
+            object is cut off; a float uses timm's evaluation transform instead (shorter side to
+            size / crop_pct, centre crop).
+        batch_size: images per forward pass.
+
+    Preprocessing is deterministic: resize (the model's interpolation), scale to [0, 1],
+    normalise with the model's pretrained mean/std, grayscale repeated to 3 channels. Without
+    weights the backbone keeps its random initialisation (seeded by ``context.seed``) and a
+    warning says the features are untrained.
+    """
+
+    default_options: ClassVar[dict[str, Any]] = {
+        "model": "vit_tiny_patch16_224",
+        "model_kwargs": {},
+        "weights": None,
+        "pretrained_from_cache": False,
+        "image_size": None,
+        "crop_pct": None,
+        "batch_size": 64,
+    }
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._model: Any = None
+        self._seed: int | None = None
+
+    # -- model
+
+    def build(self, context: RunContext) -> Any:
+        """The frozen backbone (built once, on first use, then reused for every split part)."""
+        if self._model is not None:
+            return self._model
+        import timm
+        import torch
+
+        name = self.options["model"]
+        kwargs = dict(self.options["model_kwargs"] or {})
+        weights = self.options["weights"]
+        from_cache = bool(self.options["pretrained_from_cache"])
+        if weights and from_cache:
+            raise ZshbenchError(
+                "timm: both weights and pretrained_from_cache are set",
+                "Choose one source of weights.",
+            )
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(context.seed)  # random init is reproducible
+                if from_cache:
+                    with offline_hub():
+                        model = timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
+                else:
+                    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+        except RuntimeError as error:
+            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if "Unknown model" in text:
+                raise ZshbenchError(
+                    f"timm has no model {name!r}", "List them with timm.list_models('vit*')."
+                ) from None
+            raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
+        except TypeError as error:
+            raise ZshbenchError(
+                f"timm could not build {name!r} with model_kwargs {kwargs}: {error}"
+            ) from None
+        except (OSError, ValueError) as error:
+            if not from_cache:
+                raise
+            raise ZshbenchError(
+                f"timm's pretrained weights for {name!r} are not in the local cache ({error})",
+                "Give a local checkpoint with weights=/path/to/file instead.",
+            ) from None
+        if weights:
+            load_backbone_weights(model, weights, name)
+        elif not from_cache and name not in _WARNED_UNTRAINED:
+            _WARNED_UNTRAINED.add(name)
+            warnings.warn(
+                f"timm model {name!r} has no weights (random initialisation): its features are "
+                "untrained. Give weights=/path/to/checkpoint for meaningful results.",
+                UserWarning,
+                stacklevel=3,
+            )
+        model.eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        self._model = model
+        return model
+
+    def _input_size(self, model: Any) -> tuple[int, int]:
+        size = self.options["image_size"]
+        patch_embed = getattr(model, "patch_embed", None)
+        native = getattr(patch_embed, "img_size", None) if patch_embed is not None else None
+        if size is not None:
+            wanted = (int(size), int(size))
+            strict = getattr(patch_embed, "strict_img_size", False) and not getattr(
+                model, "dynamic_img_size", False
+            )
+            if native is not None and strict and tuple(native) != wanted:
+                raise ZshbenchError(
+                    f"timm model {self.options['model']!r} takes {tuple(native)} inputs, "
+                    f"not image_size={size}",
+                    f"Also set model_kwargs={{'img_size': {size}}} (or drop image_size).",
+                )
+            return wanted
+        if native is not None:
+            return (int(native[0]), int(native[1]))
+        from timm.data import resolve_model_data_config
+
+        input_size = resolve_model_data_config(model)["input_size"]
+        return (int(input_size[1]), int(input_size[2]))
+
+    def preprocess(self, batch: Sequence[np.ndarray], model: Any) -> np.ndarray:
+        """(N, 3, H, W) float32 model inputs of a list of (H, W, C) uint8 images."""
+        from PIL import Image
+        from timm.data import resolve_model_data_config
+
+        config = resolve_model_data_config(model)
+        mean = np.asarray(config["mean"], dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(config["std"], dtype=np.float32).reshape(1, 3, 1, 1)
+        resample = {
+            "bilinear": Image.Resampling.BILINEAR,
+            "nearest": Image.Resampling.NEAREST,
+            "lanczos": Image.Resampling.LANCZOS,
+        }.get(str(config.get("interpolation", "bicubic")), Image.Resampling.BICUBIC)
+        size = self._input_size(model)
+        crop_pct = self.options["crop_pct"]
+        out = []
+        for image in batch:
+            image = _drop_alpha(np.asarray(image, dtype=np.uint8))
+            if crop_pct is None:
+                image = _resize(image, size, resample)
+            else:
+                image = _center_crop_resize(image, size, float(crop_pct), resample)
+            if image.shape[2] == 1:
+                image = np.repeat(image, 3, axis=2)
+            out.append(image)
+        array = np.stack(out).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        return (array - mean) / std
+
+    def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
+        import torch
+
+        model = self.build(context)
+        device = torch.device(context.device)
+        model.to(device)
+        batch_size = int(self.options["batch_size"])
+        chunks = []
+        with (
+            torch.no_grad(),
+            context.progress.task(f"features ({self.options['model']})", len(images)) as advance,
+        ):
+            for _positions, batch in images.batches(batch_size):
+                inputs = torch.from_numpy(self.preprocess(batch, model)).to(device)
+                features = model(inputs)
+                chunks.append(features.float().cpu().numpy())
+                advance(len(batch))
+        if not chunks:
+            return np.zeros((0, int(getattr(model, "num_features", 0))), np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- method base
+
+
+class FeatureHashingMethod(HashingMethod):
+    """Base of hashing methods that hash an extractor's features (LSH, SH, ITQ, ...).
+
+    Options ``extractor`` (registered name, default ``pixels``) and ``extractor_options``
+    (dict). ``fit`` builds the extractor and fits it on the training images only;
+    ``features`` reuses that same extractor for every image set encoded later.
+    """
+
+    default_options: ClassVar[dict[str, Any]] = {"extractor": "pixels", "extractor_options": {}}
+
+    extractor_: FeatureExtractor | None = None
+
+    def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
+        """Build and fit the extractor; return the (n_train, D) float64 training features."""
+        if self.bits < 1:
+            raise ZshbenchError(f"{type(self).__name__}: bits must be positive, not {self.bits}")
+        options = dict(self.options["extractor_options"] or {})
+        self.extractor_ = make_extractor(self.options["extractor"], **options)
+        self.extractor_.fit(data.images, context)
+        return self._checked(self.extractor_.transform(data.images, context))
+
+    def features(self, images: ImageView, context: RunContext) -> np.ndarray:
+        """(len(images), D) float64 features from the extractor fitted in ``fit``."""
+        if self.extractor_ is None:
+            raise ZshbenchError(f"{type(self).__name__}.encode was called before fit")
+        return self._checked(self.extractor_.transform(images, context))
+
+    def _checked(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2:
+            raise ZshbenchError(f"extractor returned features of shape {features.shape}")
+        if not np.isfinite(features).all():
+            raise ZshbenchError(
+                f"extractor {self.options['extractor']!r} returned non-finite features"
+            )
+        return features
+
+
+def sign_codes(values: np.ndarray) -> np.ndarray:
+    """int8 codes in {-1, +1}: +1 where ``values >= 0`` (a zero projection gets +1)."""
+    return np.where(np.asarray(values) >= 0, 1, -1).astype(np.int8)
+
+
+def fit_pca(features: np.ndarray, dims: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean (D,) and the top-``dims`` principal directions (D, dims) of ``features``.
+
+    ``dims=None`` keeps every direction the data spans. scikit-learn's exact (LAPACK) solver is
+    used, so the result is deterministic; its sign convention (``svd_flip``) is fixed too.
+    """
+    from sklearn.decomposition import PCA
+
+    n, d = features.shape
+    limit = min(n, d)
+    dims = limit if dims is None else int(dims)
+    if not 1 <= dims <= limit:
+        raise ZshbenchError(f"PCA to {dims} dimensions needs 1..{limit} (n={n}, D={d})")
+    pca = PCA(n_components=dims, svd_solver="full").fit(features)
+    return pca.mean_.astype(np.float64), pca.components_.T.astype(np.float64)
