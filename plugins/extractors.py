@@ -8,10 +8,6 @@ choice of the user, so extractors are plugins chosen by name (``--option extract
   (``weights=``, loaded safely) or, only when asked, timm's own pretrained cache; our machines
   cannot download, so nothing here ever reaches the network unless the user opts in.
 
-This module also holds :class:`FeatureHashingMethod`, the small base class that LSH, SH and ITQ
-share (build the named extractor on the training images, then hash its features). It lives here
-because it is the one place every feature-based method plugin already imports.
-
 Importing this module imports neither torch nor timm: ``zshbench list`` stays fast.
 """
 
@@ -27,9 +23,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zshbench.errors import ZshbenchError
-from zshbench.features import FeatureExtractor, make_extractor
+from zshbench.features import FeatureExtractor
 from zshbench.hookspecs import hookimpl
-from zshbench.method import HashingMethod, ImageView, RunContext, TrainData
+from zshbench.method import ImageView, RunContext
 from zshbench.registry import ExtractorSpec
 
 # ITU-R BT.601 luma weights: what Pillow's convert("L") uses, so grayscale is the familiar one.
@@ -461,66 +457,3 @@ class TimmExtractor(FeatureExtractor):
         if not chunks:
             return np.zeros((0, int(getattr(model, "num_features", 0))), np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
-
-
-# --------------------------------------------------------------------------- method base
-
-
-class FeatureHashingMethod(HashingMethod):
-    """Base of hashing methods that hash an extractor's features (LSH, SH, ITQ, ...).
-
-    Options ``extractor`` (registered name, default ``pixels``) and ``extractor_options``
-    (dict). ``fit`` builds the extractor and fits it on the training images only;
-    ``features`` reuses that same extractor for every image set encoded later.
-    """
-
-    default_options: ClassVar[dict[str, Any]] = {"extractor": "pixels", "extractor_options": {}}
-
-    extractor_: FeatureExtractor | None = None
-
-    def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
-        """Build and fit the extractor; return the (n_train, D) float64 training features."""
-        if self.bits < 1:
-            raise ZshbenchError(f"{type(self).__name__}: bits must be positive, not {self.bits}")
-        options = dict(self.options["extractor_options"] or {})
-        self.extractor_ = make_extractor(self.options["extractor"], **options)
-        self.extractor_.fit(data.images, context)
-        return self._checked(self.extractor_.transform(data.images, context))
-
-    def features(self, images: ImageView, context: RunContext) -> np.ndarray:
-        """(len(images), D) float64 features from the extractor fitted in ``fit``."""
-        if self.extractor_ is None:
-            raise ZshbenchError(f"{type(self).__name__}.encode was called before fit")
-        return self._checked(self.extractor_.transform(images, context))
-
-    def _checked(self, features: np.ndarray) -> np.ndarray:
-        features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2:
-            raise ZshbenchError(f"extractor returned features of shape {features.shape}")
-        if not np.isfinite(features).all():
-            raise ZshbenchError(
-                f"extractor {self.options['extractor']!r} returned non-finite features"
-            )
-        return features
-
-
-def sign_codes(values: np.ndarray) -> np.ndarray:
-    """int8 codes in {-1, +1}: +1 where ``values >= 0`` (a zero projection gets +1)."""
-    return np.where(np.asarray(values) >= 0, 1, -1).astype(np.int8)
-
-
-def fit_pca(features: np.ndarray, dims: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Training mean (D,) and the top-``dims`` principal directions (D, dims) of ``features``.
-
-    ``dims=None`` keeps every direction the data spans. scikit-learn's exact (LAPACK) solver is
-    used, so the result is deterministic; its sign convention (``svd_flip``) is fixed too.
-    """
-    from sklearn.decomposition import PCA
-
-    n, d = features.shape
-    limit = min(n, d)
-    dims = limit if dims is None else int(dims)
-    if not 1 <= dims <= limit:
-        raise ZshbenchError(f"PCA to {dims} dimensions needs 1..{limit} (n={n}, D={d})")
-    pca = PCA(n_components=dims, svd_solver="full").fit(features)
-    return pca.mean_.astype(np.float64), pca.components_.T.astype(np.float64)

@@ -38,11 +38,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zshbench.errors import ZshbenchError
+from zshbench.features import FeatureHashingMethod, fit_pca
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext, TrainData
 from zshbench.registry import MethodSpec
-
-from .extractors import FeatureHashingMethod, fit_pca
 
 
 @hookimpl

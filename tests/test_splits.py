@@ -40,7 +40,7 @@ def test_counts_and_disjointness():
     assert len(split.database_ids) == 120 - 40 - 8
     all_ids = split.train_ids + split.query_ids + split.database_ids
     assert sorted(all_ids) == sorted(imageset.image_ids.tolist())  # a partition
-    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist()))
+    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist(), strict=True))
     names = imageset.class_names
     assert {names[label_of[i]] for i in split.train_ids} == set(split.seen_classes)
     assert {names[label_of[i]] for i in split.query_ids} == set(split.unseen_classes)
@@ -51,7 +51,7 @@ def test_counts_and_disjointness():
 def test_validation_uses_only_seen_images_outside_training():
     imageset = toy_imageset()
     split = make_split(imageset, PROTOCOL, "random-1")
-    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist()))
+    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist(), strict=True))
     names = imageset.class_names
     val = split.validation
     assert len(val.classes) == 2 and set(val.classes) <= set(split.seen_classes)
@@ -132,8 +132,8 @@ def test_train_data_sees_only_seen_attributes():
     assert data.labels.max() == 7 and data.num_classes == 8
     # labels re-indexed consistently with class_names
     ids = data.images.image_ids
-    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist()))
-    for image_id, label in zip(ids, data.labels):
+    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist(), strict=True))
+    for image_id, label in zip(ids, data.labels, strict=True):
         assert imageset.class_names[label_of[image_id]] == data.class_names[label]
 
 

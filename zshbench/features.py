@@ -2,6 +2,9 @@
 
 Extractors are plugins (hook ``zshbench_register_extractors``) so a method can hash raw pixels
 of small images or the features of a frozen timm backbone, chosen by name.
+:class:`FeatureHashingMethod` is the base of every method that hashes such features (LSH, SH,
+ITQ and the other linear baselines): it builds the named extractor on the training images and
+reuses it for every image set encoded later.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ZshbenchError
-from .method import ImageView, RunContext
+from .method import HashingMethod, ImageView, RunContext, TrainData
 
 
 class FeatureExtractor(abc.ABC):
@@ -29,7 +32,7 @@ class FeatureExtractor(abc.ABC):
             )
         self.options = {**self.default_options, **options}
 
-    def fit(self, images: ImageView, context: RunContext) -> None:
+    def fit(self, images: ImageView, context: RunContext) -> None:  # noqa: B027 - optional hook
         """Learn anything data-dependent (most extractors need nothing)."""
 
     @abc.abstractmethod
@@ -42,3 +45,63 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
     from .plugin_manager import load_plugins
 
     return load_plugins().extractors.get(name).load()(**options)
+
+
+class FeatureHashingMethod(HashingMethod):
+    """Base of hashing methods that hash an extractor's features (LSH, SH, ITQ, ...).
+
+    Options ``extractor`` (registered name, default ``pixels``) and ``extractor_options``
+    (dict). ``fit`` builds the extractor and fits it on the training images only;
+    ``features`` reuses that same extractor for every image set encoded later.
+    """
+
+    default_options: ClassVar[dict[str, Any]] = {"extractor": "pixels", "extractor_options": {}}
+
+    extractor_: FeatureExtractor | None = None
+
+    def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
+        """Build and fit the extractor; return the (n_train, D) float64 training features."""
+        if self.bits < 1:
+            raise ZshbenchError(f"{type(self).__name__}: bits must be positive, not {self.bits}")
+        options = dict(self.options["extractor_options"] or {})
+        self.extractor_ = make_extractor(self.options["extractor"], **options)
+        self.extractor_.fit(data.images, context)
+        return self._checked(self.extractor_.transform(data.images, context))
+
+    def features(self, images: ImageView, context: RunContext) -> np.ndarray:
+        """(len(images), D) float64 features from the extractor fitted in ``fit``."""
+        if self.extractor_ is None:
+            raise ZshbenchError(f"{type(self).__name__}.encode was called before fit")
+        return self._checked(self.extractor_.transform(images, context))
+
+    def _checked(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2:
+            raise ZshbenchError(f"extractor returned features of shape {features.shape}")
+        if not np.isfinite(features).all():
+            raise ZshbenchError(
+                f"extractor {self.options['extractor']!r} returned non-finite features"
+            )
+        return features
+
+
+def sign_codes(values: np.ndarray) -> np.ndarray:
+    """int8 codes in {-1, +1}: +1 where ``values >= 0`` (a zero projection gets +1)."""
+    return np.where(np.asarray(values) >= 0, 1, -1).astype(np.int8)
+
+
+def fit_pca(features: np.ndarray, dims: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Training mean (D,) and the top-``dims`` principal directions (D, dims) of ``features``.
+
+    ``dims=None`` keeps every direction the data spans. scikit-learn's exact (LAPACK) solver is
+    used, so the result is deterministic; its sign convention (``svd_flip``) is fixed too.
+    """
+    from sklearn.decomposition import PCA
+
+    n, d = features.shape
+    limit = min(n, d)
+    dims = limit if dims is None else int(dims)
+    if not 1 <= dims <= limit:
+        raise ZshbenchError(f"PCA to {dims} dimensions needs 1..{limit} (n={n}, D={d})")
+    pca = PCA(n_components=dims, svd_solver="full").fit(features)
+    return pca.mean_.astype(np.float64), pca.components_.T.astype(np.float64)

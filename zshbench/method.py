@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class ImageView:
             positions = np.arange(start, min(start + batch_size, len(self)))
             yield positions, self.load(positions)
 
-    def subset(self, positions: Sequence[int]) -> "ImageView":
+    def subset(self, positions: Sequence[int]) -> ImageView:
         positions = np.asarray(positions, dtype=np.int64)
         return ImageView(
             self.source,
@@ -77,7 +78,7 @@ class ImageView:
             None if self.image_ids is None else self.image_ids[positions],
         )
 
-    def without_labels(self) -> "ImageView":
+    def without_labels(self) -> ImageView:
         return ImageView(self.source, self.indices, None, self.image_ids)
 
     @property

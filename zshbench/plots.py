@@ -6,8 +6,8 @@ Curves are averaged over seeds point by point (every seed of a run has the same 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -27,7 +27,10 @@ def _pyplot():
 
 def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
     """{(dataset, split, ties): {bits: {run: {curve: (x, y-mean-over-seeds)}}}}."""
-    gathered: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(list))))
+    def nested(depth: int):
+        return defaultdict(list) if depth == 0 else defaultdict(lambda: nested(depth - 1))
+
+    gathered: dict = nested(3)
     for _, record in iter_records(results_dir):
         if datasets and record["dataset"] not in datasets:
             continue
@@ -78,7 +81,7 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
         for bits, by_run in sorted(by_bits.items()):
             fig, axes = plt.subplots(1, 3, figsize=(15, 4))
             for run, curves in sorted(by_run.items()):
-                for ax, name in zip(axes, ("pr_curve", "p_at_n", "r_at_n")):
+                for ax, name in zip(axes, ("pr_curve", "p_at_n", "r_at_n"), strict=True):
                     if name not in curves:
                         continue
                     x = curves[name][0][0]

@@ -7,9 +7,9 @@ mean ± std over seeds. Results with different tie policies or K are never avera
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 from tabulate import tabulate

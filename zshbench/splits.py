@@ -312,7 +312,8 @@ class SplitViews:
         )
 
     def query_view(self) -> ImageView:
-        return ImageView(self.imageset.images, self.query, None, self.imageset.image_ids[self.query])
+        ids = self.imageset.image_ids[self.query]
+        return ImageView(self.imageset.images, self.query, None, ids)
 
     def database_view(self) -> ImageView:
         ids = self.imageset.image_ids[self.database]
