@@ -92,6 +92,12 @@ def _load_sentence_model(path: str, device: str) -> Any:
                 "the minilm encoder needs the package sentence-transformers",
                 "pip install 'zshbench[text]', or choose --encoder vectors-file or hashing.",
             ) from None
+        try:  # transformers draws a weight-loading bar over zshbench's own progress bars
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover - sentence-transformers depends on transformers
+            pass
         return SentenceTransformer(path, device=device, local_files_only=True)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ImageSet",
     "ImageSource",
     "Protocol",
+    "bool_option",
     "dataset_error",
     "load_dataset",
     "read_id_table",
@@ -62,7 +63,7 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
         return name_or_path
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
-    if text.endswith(".toml") or ("/" in text or os.sep in text) and path.is_file():
+    if text.endswith(".toml") or (("/" in text or os.sep in text) and path.is_file()):
         from datasets_registry import spec_from_toml
 
         if not path.is_file():
@@ -90,7 +91,7 @@ def _describe_source(spec: DatasetSpec) -> str:
     if spec.layout:
         parts.append(f"Expected layout: {_one_line(spec.layout)}.")
     if spec.obtain:
-        parts.append(f"Get it from {_one_line(spec.obtain)}.")
+        parts.append(f"Where to get it: {_one_line(spec.obtain)}.")
     return " ".join(parts)
 
 
@@ -112,12 +113,13 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
 
     Precedence: an explicit ``data_root`` (``--data-root``), then the spec's ``root_env``
     environment variable, then ``$ZSHBENCH_DATA_ROOT/<name>`` if that folder exists, then the
-    spec's ``default_root``. Embedded data sets need no root (``None`` unless one is given).
+    spec's ``default_root``. Embedded data sets need no root: always ``None`` (so a
+    ``--data-root`` meant for another data set in the same script does no harm).
     """
-    if data_root is not None and str(data_root) != "":
-        return _existing(Path(data_root).expanduser(), spec, "--data-root")
     if spec.embedded:
         return None
+    if data_root is not None and str(data_root) != "":
+        return _existing(Path(data_root).expanduser(), spec, "--data-root")
     if spec.root_env and os.environ.get(spec.root_env):
         return _existing(Path(os.environ[spec.root_env]).expanduser(), spec, f"${spec.root_env}")
     shared_root = os.environ.get(DATA_ROOT_ENV)
@@ -208,6 +210,18 @@ def dataset_error(layout: str, problem: str, obtain: str, advice: str = "") -> D
     return DatasetError(f"{layout} layout: {_one_line(problem)}", f"{hint}Get it from {obtain}.")
 
 
+def bool_option(value: Any, option: str, layout: str, obtain: str) -> bool:
+    """A loader's on/off option, also when it arrives as text (``"false"`` must not be true)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise dataset_error(layout, f"option {option}={value!r} is not true or false", obtain)
+
+
 def read_lines(path: Path, layout: str, obtain: str) -> list[tuple[int, str]]:
     """Non-empty, stripped lines with their 1-based line numbers; CRLF, CR and LF alike.
 
@@ -220,7 +234,8 @@ def read_lines(path: Path, layout: str, obtain: str) -> list[tuple[int, str]]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise dataset_error(
-            layout, f"{path} is not a UTF-8 text file ({error.reason} at byte {error.start})",
+            layout,
+            f"{path} is not a UTF-8 text file ({error.reason} at byte {error.start})",
             obtain,
         ) from None
     except OSError as error:
@@ -228,7 +243,9 @@ def read_lines(path: Path, layout: str, obtain: str) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def read_id_table(path: Path, layout: str, obtain: str, value: str = "name") -> list[tuple[int, str]]:
+def read_id_table(
+    path: Path, layout: str, obtain: str, value: str = "name"
+) -> list[tuple[int, str]]:
     """``<integer id> <value>`` lines (``classes.txt``, ``images.txt``, ``predicates.txt``)."""
     rows = []
     for number, line in read_lines(path, layout, obtain):

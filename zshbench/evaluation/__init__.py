@@ -1,0 +1,33 @@
+"""Exact, fast hash-code evaluation: mAP@K under a named tie policy, PR, P@N and R@N.
+
+See :mod:`zshbench.evaluation.metrics` for the conventions (SPEC section 2) and
+:mod:`zshbench.evaluation.codes` for the code formats accepted and stored.
+"""
+
+from .codes import pack_codes, to_signs, unpack_codes
+from .io import load_codes_file
+from .metrics import (
+    DEFAULT_TIES,
+    TIE_POLICIES,
+    average_precision_per_query,
+    default_n_grid,
+    evaluate,
+    hamming_distances,
+    mean_average_precision,
+    relevance,
+)
+
+__all__ = [
+    "DEFAULT_TIES",
+    "TIE_POLICIES",
+    "average_precision_per_query",
+    "default_n_grid",
+    "evaluate",
+    "hamming_distances",
+    "load_codes_file",
+    "mean_average_precision",
+    "pack_codes",
+    "relevance",
+    "to_signs",
+    "unpack_codes",
+]
