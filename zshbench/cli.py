@@ -62,6 +62,8 @@ def cli() -> None:
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--data-root", default=None, help="Where the data set lies (or its env var).")
+@click.option("--data-option", "data_options", multiple=True,
+              help="Data-set loader key=value (e.g. verify_images=false).")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Redo records that already exist.")
@@ -73,7 +75,8 @@ def cli() -> None:
 @click.option("--ties", type=click.Choice(TIE_POLICIES), default="expected", show_default=True,
               help="How tied Hamming distances are ordered.")
 @click.option("--save-codes", is_flag=True, help="Also save packed query/database codes.")
-def run(method, dataset, bits, seeds, split, device, data_root, results_dir, overwrite, options,
+def run(method, dataset, bits, seeds, split, device, data_root, data_options, results_dir,
+        overwrite, options,
         run_name, encoder, encoder_options, topk, ties, save_codes) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .progress import RichProgress
@@ -82,7 +85,8 @@ def run(method, dataset, bits, seeds, split, device, data_root, results_dir, ove
 
     request = RunRequest(
         method=method, dataset=dataset, bits=parse_bits(bits), seeds=parse_seeds(seeds),
-        split=split, device=device, data_root=data_root, results_dir=results_dir,
+        split=split, device=device, data_root=data_root,
+        data_options=_parse_options(data_options, "--data-option"), results_dir=results_dir,
         overwrite=overwrite, options=_parse_options(options, "--option"), run_name=run_name,
         encoder=encoder, encoder_options=_parse_options(encoder_options, "--encoder-option"),
         topk=_topk(topk), ties=ties, save_codes=save_codes,
@@ -172,16 +176,18 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
 @click.option("--data-root", default=None)
+@click.option("--data-option", "data_options", multiple=True,
+              help="Data-set loader key=value (e.g. image_list=../image_list.txt).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the manifest here (default: print a summary only).")
-def split(dataset, split, data_root, out) -> None:
+def split(dataset, split, data_root, data_options, out) -> None:
     """Make a zero-shot split and print (or write) its manifest."""
     from .datasets import load_dataset, resolve_dataset
     from .results import atomic_write_text
     from .splits import check_protocol_counts, make_split
 
     spec = resolve_dataset(dataset)
-    imageset = load_dataset(spec, data_root)
+    imageset = load_dataset(spec, data_root, **_parse_options(data_options, "--data-option"))
     manifest = make_split(imageset, spec.protocol, split or spec.default_split, spec.named_splits)
     check_protocol_counts(manifest, spec.protocol)
     summary = manifest.summary()

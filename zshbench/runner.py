@@ -39,6 +39,7 @@ class RunRequest:
     split: str | None = None
     device: str = "auto"
     data_root: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
     results_dir: Path = Path("results")
     overwrite: bool = False
     options: dict[str, Any] = field(default_factory=dict)
@@ -130,7 +131,7 @@ def environment(device: str) -> dict[str, Any]:
 def prepare_split(request: RunRequest, progress: Progress) -> tuple[SplitViews, Any]:
     """Load the data set, make (or reuse) the split manifest and check it."""
     spec = resolve_dataset(request.dataset)
-    imageset = load_dataset(spec, request.data_root)
+    imageset = load_dataset(spec, request.data_root, **request.data_options)
     split_name = request.split or spec.default_split
     split = make_split(imageset, spec.protocol, split_name, spec.named_splits)
     check_protocol_counts(split, spec.protocol)

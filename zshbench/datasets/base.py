@@ -6,9 +6,9 @@ split protocol and the methods only ever see this type, never a file layout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
