@@ -55,14 +55,17 @@ class LSH(FeatureHashingMethod):
 
     def fit(self, data: TrainData, context: RunContext) -> None:
         features = self.fit_features(data, context)
+        self.projection_: np.ndarray | None = None  # None: hash the centred features directly
         if self.options["pca_dims"] is None:
             self.mean_ = features.mean(axis=0)
-            self.projection_ = np.eye(features.shape[1])
         else:
             self.mean_, self.projection_ = fit_pca(features, self.options["pca_dims"])
+        dims = features.shape[1] if self.projection_ is None else self.projection_.shape[1]
         rng = np.random.default_rng(context.seed)
-        self.hyperplanes_ = rng.standard_normal((self.projection_.shape[1], self.bits))
+        self.hyperplanes_ = rng.standard_normal((dims, self.bits))
 
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         centred = self.features(images, context) - self.mean_
-        return sign_codes(centred @ self.projection_ @ self.hyperplanes_)
+        if self.projection_ is not None:
+            centred = centred @ self.projection_
+        return sign_codes(centred @ self.hyperplanes_)

@@ -118,7 +118,7 @@ def leaderboards(
                 paper_rows.append([f"{method} (paper)", "", *[
                     f"{by_bits[b]:.2f}" if b in by_bits.index else "" for b in bits
                 ]])
-        title = f"{dataset} — split {split} — {metric} (%), ties: {ties}"
+        title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
         tables.append((title, header, rows, paper_rows))
     return tables
 
@@ -165,7 +165,8 @@ def rich_table(title: str, header: list[str], cells: list[list[str]], measured: 
     """A rich Table; rows after the first ``measured`` are the paper's (dimmed)."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    dataset, _, details = title.partition(" · ")
+    table = Table(title=dataset, caption=details, title_justify="left", caption_justify="left")
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right")
     for i, row in enumerate(cells):

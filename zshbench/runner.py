@@ -186,7 +186,8 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             path = record_path(request.results_dir, split.dataset, split.split_id, run_name,
                                bits, seed)
             if path.exists() and not request.overwrite:
-                progress.log(f"skip {path} (exists; --overwrite to redo)")
+                progress.log(f"{run_name} {bits} bits seed {seed}: done already, skipped "
+                             "(--overwrite redoes it)")
                 written.append(path)
                 continue
             seed_everything(seed)
@@ -245,6 +246,7 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
                 record["codes_file"] = codes_path.name
             write_record(path, record)
             key = next(k for k in metrics if k.startswith("map@"))
-            progress.log(f"{label}: {key} = {metrics[key]:.4f} → {path}")
+            progress.log(f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s"
+                         " training)")
             written.append(path)
     return written
