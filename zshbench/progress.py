@@ -54,4 +54,4 @@ class RichProgress(Progress):
             self.bar.remove_task(task_id)
 
     def log(self, message: str) -> None:
-        self.console.print(message, highlight=False, soft_wrap=True)
+        self.console.print(message, highlight=False, markup=False, soft_wrap=True)

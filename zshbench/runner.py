@@ -173,7 +173,16 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
 
     progress = progress or Progress()
     plugins = load_plugins()
-    method_spec = plugins.methods.get(request.method)
+    for broken in plugins.broken:
+        progress.log(f"warning: plugin {broken.name!r} from {broken.source} failed to load and "
+                     f"was skipped: {broken.error}")
+    try:
+        method_spec = plugins.methods.get(request.method)
+    except ZshbenchError as error:
+        if plugins.broken:
+            names = ", ".join(repr(b.name) for b in plugins.broken)
+            error.hint = f"{error.hint} (Plugins that failed to load: {names}.)"
+        raise
     method_cls = method_spec.load()
     method_cls(request.bits[0], **request.options)  # bad options fail before data loads
     device = resolve_device(request.device)
