@@ -30,8 +30,12 @@ TOPK = 5000
 
 
 def reference_ap(
-    query_codes: np.ndarray, query_labels: np.ndarray, db_codes: np.ndarray,
-    db_labels: np.ndarray, topk: int, tie_key: Callable[[np.ndarray], np.ndarray] | None = None,
+    query_codes: np.ndarray,
+    query_labels: np.ndarray,
+    db_codes: np.ndarray,
+    db_labels: np.ndarray,
+    topk: int,
+    tie_key: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per-query AP@K, one query at a time: distances, stable argsort, cumulative precision.
 
@@ -71,8 +75,13 @@ def random_case(
 
 
 def structured_case(
-    rng: np.random.Generator, queries: int, database: int, bits: int, classes: int,
-    query_classes: int, flip: float,
+    rng: np.random.Generator,
+    queries: int,
+    database: int,
+    bits: int,
+    classes: int,
+    query_classes: int,
+    flip: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Codes = a random prototype per class with each bit flipped with probability ``flip``.
 
@@ -90,39 +99,49 @@ def structured_case(
     return draw(query_labels), query_labels, draw(db_labels), db_labels
 
 
-def timed(function: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
+def timed(function: Callable[..., np.ndarray], *args, **kwargs) -> tuple[float, np.ndarray]:
     start = time.perf_counter()
-    value = function()
+    value = function(*args, **kwargs)
     return time.perf_counter() - start, value
 
 
-def speed_table(sizes: Sequence[tuple[str, int, int, int]], bit_lengths: Sequence[int],
-                device: str | None, seed: int) -> tuple[list[list[str]], bool]:
+def speed_table(
+    sizes: Sequence[tuple[str, int, int, int]],
+    bit_lengths: Sequence[int],
+    device: str | None,
+    seed: int,
+) -> tuple[list[list[str]], bool]:
     rng = np.random.default_rng(seed)
     rows, agree_all = [], True
     for name, queries, database, classes in sizes:
         for bits in bit_lengths:
             q, ql, db, dbl = random_case(rng, queries, database, bits, classes)
-            ref_s, ref = timed(lambda: reference_ap(q, ql, db, dbl, TOPK))  # noqa: B023
+            ref_s, ref = timed(reference_ap, q, ql, db, dbl, TOPK)
+            case = dict(topk=TOPK, device=device)
             index_s, index = timed(
-                lambda: average_precision_per_query(  # noqa: B023
-                    q, ql, db, dbl, topk=TOPK, ties="index", device=device  # noqa: B023
-                )
+                average_precision_per_query, q, ql, db, dbl, ties="index", **case
             )
             expected_s, expected = timed(
-                lambda: average_precision_per_query(  # noqa: B023
-                    q, ql, db, dbl, topk=TOPK, ties="expected", device=device  # noqa: B023
-                )
+                average_precision_per_query, q, ql, db, dbl, ties="expected", **case
             )
             difference = float(np.abs(index - ref).max())
             agree = difference <= 1e-12
             agree_all &= agree
-            rows.append([
-                name, f"{queries}x{database}", str(bits), f"{ref_s:.2f}", f"{index_s:.3f}",
-                f"{expected_s:.3f}", f"{ref_s / index_s:.0f}x", f"{ref_s / expected_s:.0f}x",
-                f"{'yes' if agree else 'NO'} ({difference:.1e})",
-                f"{ref.mean():.5f}", f"{expected.mean():.5f}",
-            ])
+            rows.append(
+                [
+                    name,
+                    f"{queries}x{database}",
+                    str(bits),
+                    f"{ref_s:.2f}",
+                    f"{index_s:.3f}",
+                    f"{expected_s:.3f}",
+                    f"{ref_s / index_s:.0f}x",
+                    f"{ref_s / expected_s:.0f}x",
+                    f"{'yes' if agree else 'NO'} ({difference:.1e})",
+                    f"{ref.mean():.5f}",
+                    f"{expected.mean():.5f}",
+                ]
+            )
     return rows, agree_all
 
 
@@ -140,15 +159,24 @@ def ties_table(queries: int, database: int, device: str | None, seed: int) -> li
     rows = [
         ["expected (exact)", average_precision_per_query(q, ql, db, dbl, TOPK, device=device)],
         ["random, seeds 0-4", f"{np.mean(randoms):.4f} +- {np.std(randoms, ddof=1):.4f}"],
-        ["index, database shuffled", average_precision_per_query(
-            q, ql, db[shuffled], dbl[shuffled], TOPK, "index", device=device)],
-        ["index, database in class order", average_precision_per_query(
-            q, ql, db[class_order], dbl[class_order], TOPK, "index", device=device)],
+        [
+            "index, database shuffled",
+            average_precision_per_query(
+                q, ql, db[shuffled], dbl[shuffled], TOPK, "index", device=device
+            ),
+        ],
+        [
+            "index, database in class order",
+            average_precision_per_query(
+                q, ql, db[class_order], dbl[class_order], TOPK, "index", device=device
+            ),
+        ],
         ["relevant first in every tie", reference_ap(q, ql, db, dbl, topk, lambda r: ~r)],
         ["relevant last in every tie", reference_ap(q, ql, db, dbl, topk, lambda r: r)],
     ]
-    return [[name, value if isinstance(value, str) else f"{value.mean():.4f}"]
-            for name, value in rows]
+    return [
+        [name, value if isinstance(value, str) else f"{value.mean():.4f}"] for name, value in rows
+    ]
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -177,13 +205,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"mAP@{TOPK}, random codes: per-query NumPy reference vs zshbench (seconds)\n")
     rows, agree = speed_table(sizes, bit_lengths, args.device, args.seed)
     print_table(
-        ["data", "QxN", "bits", "reference", "index", "expected", "speed-up", "vs expected",
-         "index == ref (max diff)", "mAP ref", "mAP expected"],
+        [
+            "data",
+            "QxN",
+            "bits",
+            "reference",
+            "index",
+            "expected",
+            "speed-up",
+            "vs expected",
+            "index == ref (max diff)",
+            "mAP ref",
+            "mAP expected",
+        ],
         rows,
     )
     queries, database = tie_sizes
-    print(f"\nHow much ties matter: mAP@{TOPK} at 24 bits, {queries}x{database}, codes with "
-          "class structure (50 classes, queries from 10)\n")
+    print(
+        f"\nHow much ties matter: mAP@{TOPK} at 24 bits, {queries}x{database}, codes with "
+        "class structure (50 classes, queries from 10)\n"
+    )
     print_table(["tie order", f"mAP@{TOPK}"], ties_table(queries, database, args.device, args.seed))
     print(f"\nindex policy agrees with the reference to 1e-12: {'yes' if agree else 'NO'}")
     return 0 if agree else 1

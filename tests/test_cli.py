@@ -12,8 +12,13 @@ import pytest
 
 
 def zshbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zshbench.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "zshbench.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +26,20 @@ def digits_results(tmp_path_factory) -> Path:
     """ITQ and LSH on digits, 2 code lengths × 2 seeds: the README's main job, smaller."""
     root = tmp_path_factory.mktemp("cli")
     for method in ("itq", "lsh"):
-        done = zshbench("run", "--method", method, "--dataset", "digits", "--bits", "16,32",
-                        "--seeds", "0,1", "--results", "results", cwd=root)
+        done = zshbench(
+            "run",
+            "--method",
+            method,
+            "--dataset",
+            "digits",
+            "--bits",
+            "16,32",
+            "--seeds",
+            "0,1",
+            "--results",
+            "results",
+            cwd=root,
+        )
         assert done.returncode == 0, done.stderr
     return root
 
@@ -43,11 +60,32 @@ def test_run_writes_one_record_per_bits_and_seed(digits_results):
 def test_rerun_skips_finished_records_and_overwrite_redoes_them(digits_results):
     record = next((digits_results / "results").rglob("itq/bits16-seed0.json"))
     stamp = record.stat().st_mtime_ns
-    again = zshbench("run", "--method", "itq", "--dataset", "digits", "--bits", "16",
-                     "--results", "results", cwd=digits_results)
+    again = zshbench(
+        "run",
+        "--method",
+        "itq",
+        "--dataset",
+        "digits",
+        "--bits",
+        "16",
+        "--results",
+        "results",
+        cwd=digits_results,
+    )
     assert again.returncode == 0 and record.stat().st_mtime_ns == stamp
-    redo = zshbench("run", "--method", "itq", "--dataset", "digits", "--bits", "16",
-                    "--results", "results", "--overwrite", cwd=digits_results)
+    redo = zshbench(
+        "run",
+        "--method",
+        "itq",
+        "--dataset",
+        "digits",
+        "--bits",
+        "16",
+        "--results",
+        "results",
+        "--overwrite",
+        cwd=digits_results,
+    )
     assert redo.returncode == 0 and record.stat().st_mtime_ns != stamp
 
 
@@ -78,12 +116,14 @@ def test_eval_json_on_codes_made_elsewhere(tmp_path):
     # label 0: rel) -> relevance 1,0,1 -> AP = (1/1 + 2/3) / 2 = 5/6.
     # query 1 = 0000 (label 0): db 0000 (d0, rel), 1110 (d3), 1111 (d4, rel) -> AP = 5/6.
     path = tmp_path / "codes.npz"
-    np.savez(path, query_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0]]),
-             query_labels=np.array([0, 0]),
-             db_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 0]]),
-             db_labels=np.array([0, 0, 2]))
-    done = zshbench("eval", str(path), "--topk", "all", "--ties", "index", "--json",
-                    cwd=tmp_path)
+    np.savez(
+        path,
+        query_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0]]),
+        query_labels=np.array([0, 0]),
+        db_codes=np.array([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 0]]),
+        db_labels=np.array([0, 0, 2]),
+    )
+    done = zshbench("eval", str(path), "--topk", "all", "--ties", "index", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["map@all"] == pytest.approx(5 / 6)
@@ -101,15 +141,20 @@ def test_eval_json_on_codes_made_elsewhere(tmp_path):
         (["run", "--method", "itq", "--dataset", "digits", "--bits", "0"], "bad bit list"),
         (["run", "--method", "nope", "--dataset", "digits"], "unknown method 'nope'"),
         (["run", "--method", "itq", "--dataset", "nope"], "unknown data set 'nope'"),
-        (["run", "--method", "itq", "--dataset", "cub", "--data-root", "/no/such/dir"],
-         "CUB_200_2011"),
+        (
+            ["run", "--method", "itq", "--dataset", "cub", "--data-root", "/no/such/dir"],
+            "CUB_200_2011",
+        ),
         (["run", "--method", "itq", "--dataset", "digits", "-o", "nonsense=1"], "no option"),
         (["eval", "missing.npz"], "missing.npz"),
     ],
 )
 def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
-    done = zshbench(*args, "--results", "results", cwd=tmp_path) if args[0] == "run" else \
-        zshbench(*args, cwd=tmp_path)
+    done = (
+        zshbench(*args, "--results", "results", cwd=tmp_path)
+        if args[0] == "run"
+        else zshbench(*args, cwd=tmp_path)
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

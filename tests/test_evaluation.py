@@ -291,9 +291,14 @@ def plain_expected_float(distances, rel, topk: int) -> float:
         n, r = int(members.sum()), int(rel[members].sum())
         if before + n < topk:  # wholly inside the top K
             slope = (r - 1) / (n - 1) if n > 1 else 0.0
-            full_terms += [
-                r / n * (before_hits + 1 + (i - 1) * slope) / (before + i) for i in range(1, n + 1)
-            ] if r else []
+            full_terms += (
+                [
+                    r / n * (before_hits + 1 + (i - 1) * slope) / (before + i)
+                    for i in range(1, n + 1)
+                ]
+                if r
+                else []
+            )
             before, before_hits = before + n, before_hits + r
             continue
         k, full, total = topk - before, math.fsum(full_terms), []
@@ -328,8 +333,14 @@ def test_harmonic_closed_form():
     # against the plain sum, including n = 1 and large N.
     tables = metrics._Tables(40000)
     harmonic = tables.harmonic.astype(np.float64)
-    cases = [(0, 1, 1, 0), (10, 1, 1, 3), (0, 7, 3, 0), (30000, 5000, 60, 9),
-             (39000, 1000, 1000, 500), (5, 2, 1, 0)]
+    cases = [
+        (0, 1, 1, 0),
+        (10, 1, 1, 3),
+        (0, 7, 3, 0),
+        (30000, 5000, 60, 9),
+        (39000, 1000, 1000, 500),
+        (5, 2, 1, 0),
+    ]
     for big_n, n, r, before_hits in cases:
         a, b = before_hits + 1, (r - 1) / (n - 1) if n > 1 else 0.0
         plain = math.fsum((a + b * (i - 1)) / (big_n + i) for i in range(1, n + 1))
@@ -480,9 +491,12 @@ def plain_curves(q, ql, db, dbl, grid, ties, seed=0):
     def mean(values):
         return float(np.mean(values)) if values else None
 
-    return [mean(v) for v in prec], [mean(v) for v in rec], [mean(v) for v in p_at], [
-        mean(v) for v in r_at
-    ]
+    return (
+        [mean(v) for v in prec],
+        [mean(v) for v in rec],
+        [mean(v) for v in p_at],
+        [mean(v) for v in r_at],
+    )
 
 
 def assert_close_lists(got, want, tol=1e-12):
@@ -546,7 +560,20 @@ def test_evaluate_record_is_json_and_named():
 
 def test_default_n_grid():
     assert default_n_grid(32322).tolist() == [
-        1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 32322,
+        1,
+        5,
+        10,
+        20,
+        50,
+        100,
+        200,
+        500,
+        1000,
+        2000,
+        5000,
+        10000,
+        20000,
+        32322,
     ]
     assert default_n_grid(1).tolist() == [1]
     assert default_n_grid(50).tolist() == [1, 5, 10, 20, 50]

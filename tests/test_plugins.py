@@ -45,8 +45,9 @@ def test_broken_hook_is_recorded_and_others_still_load():
     good = _plugin(zshbench_register_methods=lambda: [MethodSpec("good", "x:Y")])
     bad = _plugin(zshbench_register_methods=explode)
     wrong_type = _plugin(zshbench_register_methods=lambda: ["not a spec"])
-    plugins = collect([("bad", "dist-bad", bad), ("good", "dist-good", good),
-                       ("wrong", "dist-wrong", wrong_type)])
+    plugins = collect(
+        [("bad", "dist-bad", bad), ("good", "dist-good", good), ("wrong", "dist-wrong", wrong_type)]
+    )
     assert plugins.methods.names() == ["good"]
     assert [(b.name, b.error) for b in plugins.broken] == [
         ("bad", "RuntimeError: boom"),

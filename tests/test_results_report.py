@@ -14,17 +14,30 @@ from zshbench.report import records_frame, render, summarise
 
 def _record(dataset="digits", method="itq", bits=16, seed=0, value=0.5, ties="expected"):
     return {
-        "method": method, "run_name": method, "dataset": dataset,
-        "split": {"id": "random-0-abc", "name": "random-0"}, "bits": bits, "seed": seed,
-        "tie_policy": ties, "topk": 5000, "metrics": {"map@5000": value},
-        "curves": {}, "timings": {"fit_s": 1.0},
+        "method": method,
+        "run_name": method,
+        "dataset": dataset,
+        "split": {"id": "random-0-abc", "name": "random-0"},
+        "bits": bits,
+        "seed": seed,
+        "tie_policy": ties,
+        "topk": 5000,
+        "metrics": {"map@5000": value},
+        "curves": {},
+        "timings": {"fit_s": 1.0},
     }
 
 
 def _write(tmp_path, **kwargs):
     record = _record(**kwargs)
-    path = results.record_path(tmp_path, record["dataset"], record["split"]["id"],
-                               record["run_name"], record["bits"], record["seed"])
+    path = results.record_path(
+        tmp_path,
+        record["dataset"],
+        record["split"]["id"],
+        record["run_name"],
+        record["bits"],
+        record["seed"],
+    )
     results.write_record(path, record)
     return path
 

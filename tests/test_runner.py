@@ -57,11 +57,13 @@ def plugins(monkeypatch):
     from zshbench.plugin_manager import load_plugins
 
     real = load_plugins()
-    test_plugin = types.SimpleNamespace(zshbench_register_methods=hookimpl(lambda: [
-        MethodSpec("spy", Spy), MethodSpec("wrong-shape", WrongShape)]))
+    test_plugin = types.SimpleNamespace(
+        zshbench_register_methods=hookimpl(
+            lambda: [MethodSpec("spy", Spy), MethodSpec("wrong-shape", WrongShape)]
+        )
+    )
     datasets_module = __import__("datasets_registry")
-    combined = collect([("datasets", "zshbench", datasets_module),
-                        ("test", "tests", test_plugin)])
+    combined = collect([("datasets", "zshbench", datasets_module), ("test", "tests", test_plugin)])
     combined.extractors = real.extractors
     combined.encoders = real.encoders
     monkeypatch.setattr(runner, "load_plugins", lambda: combined)
@@ -70,8 +72,14 @@ def plugins(monkeypatch):
 
 
 def _request(tmp_path, method="spy", bits=(8,), **options):
-    return runner.RunRequest(method=method, dataset="digits", bits=list(bits), seeds=[0],
-                             results_dir=tmp_path, options=options)
+    return runner.RunRequest(
+        method=method,
+        dataset="digits",
+        bits=list(bits),
+        seeds=[0],
+        results_dir=tmp_path,
+        options=options,
+    )
 
 
 def test_method_sees_only_seen_classes_and_no_query_labels(plugins, tmp_path):

@@ -15,8 +15,9 @@ from zshbench.splits import (
     parse_split_name,
 )
 
-PROTOCOL = Protocol(num_seen=8, num_unseen=2, train_per_seen_class=5, query_per_unseen_class=4,
-                    validation_classes=2)
+PROTOCOL = Protocol(
+    num_seen=8, num_unseen=2, train_per_seen_class=5, query_per_unseen_class=4, validation_classes=2
+)
 
 
 def toy_imageset(per_class=12, classes=10) -> ImageSet:
@@ -25,9 +26,13 @@ def toy_imageset(per_class=12, classes=10) -> ImageSet:
     rng.shuffle(labels)  # class order must not matter
     images = np.zeros((len(labels), 2, 2, 1), np.uint8)
     return ImageSet(
-        name="toy", image_ids=[f"img{i:03d}" for i in range(len(labels))], labels=labels,
-        class_names=[f"class{c}" for c in range(classes)], images=ArrayImageSource(images),
-        attribute_names=["a", "b"], class_attributes=np.arange(classes * 2.0).reshape(classes, 2),
+        name="toy",
+        image_ids=[f"img{i:03d}" for i in range(len(labels))],
+        labels=labels,
+        class_names=[f"class{c}" for c in range(classes)],
+        images=ArrayImageSource(images),
+        attribute_names=["a", "b"],
+        class_attributes=np.arange(classes * 2.0).reshape(classes, 2),
         standard_unseen_classes=["class3", "class7"],
     )
 
@@ -110,8 +115,7 @@ def test_bad_split_names(bad):
 
 
 def test_too_few_images_for_the_protocol_is_a_clear_error():
-    protocol = Protocol(num_seen=8, num_unseen=2, train_per_seen_class=50,
-                        query_per_unseen_class=4)
+    protocol = Protocol(num_seen=8, num_unseen=2, train_per_seen_class=50, query_per_unseen_class=4)
     with pytest.raises(DatasetError, match="needs 50"):
         make_split(toy_imageset(), protocol, "random-0")
 
@@ -145,7 +149,10 @@ def test_real_cub_protocol_counts(shared_data):
     for name in ("proposed", "random-0"):
         split = make_split(imageset, spec.protocol, name, spec.named_splits)
         assert (len(split.train_ids), len(split.query_ids), len(split.database_ids)) == (
-            4500, 1500, 5788)
+            4500,
+            1500,
+            5788,
+        )
         check_protocol_counts(split, spec.protocol)
 
 
@@ -154,11 +161,15 @@ def test_real_awa2_protocol_counts(shared_data):
 
     spec = resolve_dataset("awa2")
     root = shared_data / "awa2-metadata"
-    imageset = load_dataset(spec, str(root), verify_images=False,
-                            image_list=str(root / "image_list.txt"))
+    imageset = load_dataset(
+        spec, str(root), verify_images=False, image_list=str(root / "image_list.txt")
+    )
     for name in ("standard", "proposed", "random-2"):
         split = make_split(imageset, spec.protocol, name, spec.named_splits)
         assert (len(split.train_ids), len(split.query_ids), len(split.database_ids)) == (
-            4000, 1000, 32322)
+            4000,
+            1000,
+            32322,
+        )
     standard = make_split(imageset, spec.protocol, "standard", spec.named_splits)
     assert "persian+cat" in standard.unseen_classes

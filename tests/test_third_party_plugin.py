@@ -82,19 +82,39 @@ def plugin_site(tmp_path_factory) -> Path:
     ):
         project = _make_distribution(root, name, module, textwrap.dedent(source))
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-             "--no-build-isolation", "--target", str(site), str(project)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--target",
+                str(site),
+                str(project),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
     assert (site / "zshbench_medianpca-0.3.1.dist-info" / "entry_points.txt").is_file()
     return site
 
 
 def _zshbench(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH",
-                                                                                  "")])}
-    return subprocess.run([sys.executable, "-m", "zshbench.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "zshbench.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_list_shows_the_plugin_and_its_distribution(plugin_site, tmp_path):
@@ -108,8 +128,19 @@ def test_list_shows_the_plugin_and_its_distribution(plugin_site, tmp_path):
 
 def test_run_a_third_party_method_through_the_cli(plugin_site, tmp_path):
     results = tmp_path / "results"
-    done = _zshbench(plugin_site, "run", "--method", "median-pca", "--dataset", "digits",
-                     "--bits", "8,16", "--results", str(results), cwd=tmp_path)
+    done = _zshbench(
+        plugin_site,
+        "run",
+        "--method",
+        "median-pca",
+        "--dataset",
+        "digits",
+        "--bits",
+        "8,16",
+        "--results",
+        str(results),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "zshbench-broken" in done.stderr and "skipped" in done.stderr  # warned, not fatal
     records = sorted(results.rglob("bits*-seed0.json"))
@@ -120,6 +151,7 @@ def test_run_a_third_party_method_through_the_cli(plugin_site, tmp_path):
     # a real method retrieves unseen digits far better than chance (2 unseen classes of 10,
     # so a random ranking scores about 0.15 on the 1,337-image database)
     assert record["metrics"]["map@5000"] > 0.3
-    report = _zshbench(plugin_site, "report", "--results", str(results), "--format", "markdown",
-                       cwd=tmp_path)
+    report = _zshbench(
+        plugin_site, "report", "--results", str(results), "--format", "markdown", cwd=tmp_path
+    )
     assert report.returncode == 0 and "median-pca" in report.stdout

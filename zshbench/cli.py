@@ -56,56 +56,114 @@ def cli() -> None:
 @cli.command()
 @click.option("--method", "-m", required=True, help="Registered method name (zshbench list).")
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
-@click.option("--bits", "-b", default="24,48,64,128", show_default=True,
-              help="Comma-separated code lengths.")
+@click.option(
+    "--bits", "-b", default="24,48,64,128", show_default=True, help="Comma-separated code lengths."
+)
 @click.option("--seeds", "-s", default="0", show_default=True, help="Comma-separated seeds.")
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--data-root", default=None, help="Where the data set lies (or its env var).")
-@click.option("--data-option", "data_options", multiple=True,
-              help="Data-set loader key=value (e.g. verify_images=false).")
-@click.option("--results", "results_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--data-option",
+    "data_options",
+    multiple=True,
+    help="Data-set loader key=value (e.g. verify_images=false).",
+)
+@click.option(
+    "--results",
+    "results_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
 @click.option("--overwrite", is_flag=True, help="Redo records that already exist.")
 @click.option("--option", "-o", "options", multiple=True, help="Method option key=value.")
 @click.option("--name", "run_name", default=None, help="Name this run (default: method[@hash]).")
 @click.option("--encoder", default=None, help="Attribute-text encoder (default: minilm).")
 @click.option("--encoder-option", "encoder_options", multiple=True, help="Encoder key=value.")
 @click.option("--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'.")
-@click.option("--ties", type=click.Choice(TIE_POLICIES), default="expected", show_default=True,
-              help="How tied Hamming distances are ordered.")
+@click.option(
+    "--ties",
+    type=click.Choice(TIE_POLICIES),
+    default="expected",
+    show_default=True,
+    help="How tied Hamming distances are ordered.",
+)
 @click.option("--save-codes", is_flag=True, help="Also save packed query/database codes.")
-def run(method, dataset, bits, seeds, split, device, data_root, data_options, results_dir,
-        overwrite, options,
-        run_name, encoder, encoder_options, topk, ties, save_codes) -> None:
+def run(
+    method,
+    dataset,
+    bits,
+    seeds,
+    split,
+    device,
+    data_root,
+    data_options,
+    results_dir,
+    overwrite,
+    options,
+    run_name,
+    encoder,
+    encoder_options,
+    topk,
+    ties,
+    save_codes,
+) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .progress import RichProgress
     from .runner import RunRequest, parse_bits, parse_seeds
     from .runner import run as run_benchmark
 
     request = RunRequest(
-        method=method, dataset=dataset, bits=parse_bits(bits), seeds=parse_seeds(seeds),
-        split=split, device=device, data_root=data_root,
-        data_options=_parse_options(data_options, "--data-option"), results_dir=results_dir,
-        overwrite=overwrite, options=_parse_options(options, "--option"), run_name=run_name,
-        encoder=encoder, encoder_options=_parse_options(encoder_options, "--encoder-option"),
-        topk=_topk(topk), ties=ties, save_codes=save_codes,
+        method=method,
+        dataset=dataset,
+        bits=parse_bits(bits),
+        seeds=parse_seeds(seeds),
+        split=split,
+        device=device,
+        data_root=data_root,
+        data_options=_parse_options(data_options, "--data-option"),
+        results_dir=results_dir,
+        overwrite=overwrite,
+        options=_parse_options(options, "--option"),
+        run_name=run_name,
+        encoder=encoder,
+        encoder_options=_parse_options(encoder_options, "--encoder-option"),
+        topk=_topk(topk),
+        ties=ties,
+        save_codes=save_codes,
     )
     with RichProgress() as progress:
         paths = run_benchmark(request, progress)
-    click.echo(f"{len(paths)} record(s) under {results_dir}. Next: zshbench report"
-               + (f" --results {results_dir}" if str(results_dir) != "results" else ""))
+    click.echo(
+        f"{len(paths)} record(s) under {results_dir}. Next: zshbench report"
+        + (f" --results {results_dir}" if str(results_dir) != "results" else "")
+    )
 
 
 @cli.command()
-@click.option("--results", "results_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["terminal", "markdown", "latex", "csv"]),
-              default="terminal", show_default=True)
+@click.option(
+    "--results",
+    "results_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["terminal", "markdown", "latex", "csv"]),
+    default="terminal",
+    show_default=True,
+)
 @click.option("--paper", is_flag=True, help="Show the RAZH paper's Table II values beside.")
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to a file instead of the terminal.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to a file instead of the terminal.",
+)
 def report(results_dir, fmt, paper, datasets, output) -> None:
     """Leaderboards (mean ± std over seeds) from the result records."""
     from .report import render, terminal_tables
@@ -128,10 +186,20 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
 
 
 @cli.command()
-@click.option("--results", "results_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the PNGs (default: <results>/plots).")
+@click.option(
+    "--results",
+    "results_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the PNGs (default: <results>/plots).",
+)
 @click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
 def plot(results_dir, out_dir, datasets) -> None:
     """PNG plots: mAP vs bits, PR, P@N and R@N curves."""
@@ -158,8 +226,16 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
     from .runner import resolve_device
 
     query_codes, query_labels, db_codes, db_labels = load_codes_file(codes_file)
-    result = evaluate(query_codes, query_labels, db_codes, db_labels, topk=_topk(topk),
-                      ties=ties, seed=seed, device=resolve_device(device))
+    result = evaluate(
+        query_codes,
+        query_labels,
+        db_codes,
+        db_labels,
+        topk=_topk(topk),
+        ties=ties,
+        seed=seed,
+        device=resolve_device(device),
+    )
     if not curves:
         for key in ("pr_curve", "p_at_n", "r_at_n"):
             result.pop(key, None)
@@ -168,18 +244,27 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
         return
     for key, value in result.items():
         if not isinstance(value, dict):
-            click.echo(f"{key:>14}: {value:.6f}" if isinstance(value, float) else
-                       f"{key:>14}: {value}")
+            click.echo(
+                f"{key:>14}: {value:.6f}" if isinstance(value, float) else f"{key:>14}: {value}"
+            )
 
 
 @cli.command()
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
 @click.option("--data-root", default=None)
-@click.option("--data-option", "data_options", multiple=True,
-              help="Data-set loader key=value (e.g. image_list=../image_list.txt).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the manifest here (default: print a summary only).")
+@click.option(
+    "--data-option",
+    "data_options",
+    multiple=True,
+    help="Data-set loader key=value (e.g. image_list=../image_list.txt).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the manifest here (default: print a summary only).",
+)
 def split(dataset, split, data_root, data_options, out) -> None:
     """Make a zero-shot split and print (or write) its manifest."""
     from .datasets import load_dataset, resolve_dataset
@@ -220,8 +305,10 @@ def list_plugins(kind) -> None:
             table.add_row(entry, summary, source)
         console.print(table)
     for broken in plugins.broken:
-        console.print(f"[yellow]plugin {broken.name!r} from {broken.source} failed to load and "
-                      f"was skipped: {broken.error}[/yellow]")
+        console.print(
+            f"[yellow]plugin {broken.name!r} from {broken.source} failed to load and "
+            f"was skipped: {broken.error}[/yellow]"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

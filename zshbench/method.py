@@ -109,8 +109,12 @@ class ValidationTask:
         db_codes = encode(self.database.without_labels())
         return float(
             mean_average_precision(
-                query_codes, self.query.labels, db_codes, self.database.labels,
-                topk=self.topk, ties=ties,
+                query_codes,
+                self.query.labels,
+                db_codes,
+                self.database.labels,
+                topk=self.topk,
+                ties=ties,
             )
         )
 

@@ -27,6 +27,7 @@ def _pyplot():
 
 def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
     """{(dataset, split, ties): {bits: {run: {curve: (x, y-mean-over-seeds)}}}}."""
+
     def nested(depth: int):
         return defaultdict(list) if depth == 0 else defaultdict(lambda: nested(depth - 1))
 
@@ -38,8 +39,11 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
         run = record.get("run_name", record["method"])
         for name, curve in record.get("curves", {}).items():
             x_key = "radius" if name == "pr_curve" else "n"
-            y_keys = ("precision", "recall") if name == "pr_curve" else (
-                ("precision",) if name == "p_at_n" else ("recall",))
+            y_keys = (
+                ("precision", "recall")
+                if name == "pr_curve"
+                else (("precision",) if name == "p_at_n" else ("recall",))
+            )
             values = np.array([curve[k] for k in y_keys], dtype=float)
             gathered[key][record["bits"]][run][name].append((np.array(curve[x_key]), values))
     return gathered
@@ -64,10 +68,19 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
         fig, ax = plt.subplots(figsize=(6, 4))
         for method, rows in group.groupby("method"):
             rows = rows.sort_values("bits")
-            ax.errorbar(rows["bits"], 100 * rows["mean"], yerr=100 * rows["std"], marker="o",
-                        capsize=3, label=method)
-        ax.set(xlabel="code length (bits)", ylabel=f"{metric} (%)",
-               title=f"{dataset} ({split}), ties: {ties}")
+            ax.errorbar(
+                rows["bits"],
+                100 * rows["mean"],
+                yerr=100 * rows["std"],
+                marker="o",
+                capsize=3,
+                label=method,
+            )
+        ax.set(
+            xlabel="code length (bits)",
+            ylabel=f"{metric} (%)",
+            title=f"{dataset} ({split}), ties: {ties}",
+        )
         ax.set_xticks(sorted(group["bits"].unique()))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -28,20 +28,32 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         key = next((k for k in metrics if k.startswith("map@")), None)
         if key is None:
             continue
-        rows.append({
-            "dataset": record["dataset"],
-            "split": record["split"]["id"],
-            "method": record.get("run_name", record["method"]),
-            "bits": int(record["bits"]),
-            "seed": int(record["seed"]),
-            "ties": record.get("tie_policy", "?"),
-            "metric": key,
-            "map": float(metrics[key]),
-            "fit_s": record.get("timings", {}).get("fit_s"),
-            "path": str(path),
-        })
-    columns = ["dataset", "split", "method", "bits", "seed", "ties", "metric", "map", "fit_s",
-               "path"]
+        rows.append(
+            {
+                "dataset": record["dataset"],
+                "split": record["split"]["id"],
+                "method": record.get("run_name", record["method"]),
+                "bits": int(record["bits"]),
+                "seed": int(record["seed"]),
+                "ties": record.get("tie_policy", "?"),
+                "metric": key,
+                "map": float(metrics[key]),
+                "fit_s": record.get("timings", {}).get("fit_s"),
+                "path": str(path),
+            }
+        )
+    columns = [
+        "dataset",
+        "split",
+        "method",
+        "bits",
+        "seed",
+        "ties",
+        "metric",
+        "map",
+        "fit_s",
+        "path",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -104,8 +116,9 @@ def leaderboards(
             for b in bits:
                 if b in by_bits.index:
                     r = by_bits.loc[b]
-                    row.append((float(r["mean"]), float(r["std"]), int(r["n"]),
-                                r["mean"] >= best[b]))
+                    row.append(
+                        (float(r["mean"]), float(r["std"]), int(r["n"]), r["mean"] >= best[b])
+                    )
                 else:
                     row.append("")
             rows.append(row)
@@ -115,16 +128,24 @@ def leaderboards(
             table = paper_values[paper_values["dataset"] == dataset]
             for method, method_rows in table.groupby("method", sort=False):
                 by_bits = method_rows.set_index("bits")["map_at_5000_percent"]
-                paper_rows.append([f"{method} (paper)", "", *[
-                    f"{by_bits[b]:.2f}" if b in by_bits.index else "" for b in bits
-                ]])
+                paper_rows.append(
+                    [
+                        f"{method} (paper)",
+                        "",
+                        *[f"{by_bits[b]:.2f}" if b in by_bits.index else "" for b in bits],
+                    ]
+                )
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
         tables.append((title, header, rows, paper_rows))
     return tables
 
 
-def render(results_dir: Path, fmt: str = "terminal", paper: bool = False,
-           datasets: Iterable[str] | None = None) -> str:
+def render(
+    results_dir: Path,
+    fmt: str = "terminal",
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+) -> str:
     """The leaderboards as text in ``fmt`` (terminal output is rich markup)."""
     if fmt not in FORMATS:
         raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
@@ -143,16 +164,19 @@ def render(results_dir: Path, fmt: str = "terminal", paper: bool = False,
         if fmt == "terminal":
             out.append(_export(rich_table(title, header, cells, len(rows))))
         elif fmt == "markdown":
-            out.append(f"### {title}\n\n" + tabulate(cells, header, tablefmt="github",
-                                                        disable_numparse=True))
+            out.append(
+                f"### {title}\n\n"
+                + tabulate(cells, header, tablefmt="github", disable_numparse=True)
+            )
         else:
             latex = tabulate(cells, header, tablefmt="latex_raw", disable_numparse=True)
             out.append(f"% {title}\n" + latex)
     return "\n\n".join(out) + "\n"
 
 
-def terminal_tables(results_dir: Path, paper: bool = False,
-                    datasets: Iterable[str] | None = None) -> list:
+def terminal_tables(
+    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+) -> list:
     """The leaderboards as rich Tables, for printing in colour."""
     tables = []
     for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
@@ -170,8 +194,11 @@ def rich_table(title: str, header: list[str], cells: list[list[str]], measured: 
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right")
     for i, row in enumerate(cells):
-        table.add_row(*row, end_section=(i == measured - 1 and len(cells) > measured),
-                      style="dim" if i >= measured else None)
+        table.add_row(
+            *row,
+            end_section=(i == measured - 1 and len(cells) > measured),
+            style="dim" if i >= measured else None,
+        )
     return table
 
 

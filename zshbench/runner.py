@@ -83,8 +83,10 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ZshbenchError("--device cuda was asked for but no CUDA GPU is visible",
-                            "Use --device auto or --device cpu.")
+        raise ZshbenchError(
+            "--device cuda was asked for but no CUDA GPU is visible",
+            "Use --device auto or --device cpu.",
+        )
     if device != "cpu" and not device.startswith("cuda"):
         raise ZshbenchError(f"unknown device {device!r}", "Use auto, cpu or cuda.")
     return device
@@ -149,16 +151,19 @@ def prepare_split(request: RunRequest, progress: Progress) -> tuple[SplitViews, 
     return SplitViews(imageset, split), spec
 
 
-def _encode(method: HashingMethod, images: ImageView, context: RunContext, bits: int,
-            name: str) -> np.ndarray:
+def _encode(
+    method: HashingMethod, images: ImageView, context: RunContext, bits: int, name: str
+) -> np.ndarray:
     from .evaluation.codes import to_signs
 
     codes = method.encode(images, context)
     try:
         signs = to_signs(codes)
     except ZshbenchError as error:
-        raise TrainingError(f"{name} returned invalid codes: {error.message}",
-                            "A NaN here usually means training diverged; lower the lr.") from None
+        raise TrainingError(
+            f"{name} returned invalid codes: {error.message}",
+            "A NaN here usually means training diverged; lower the lr.",
+        ) from None
     if signs.shape != (len(images), bits):
         raise TrainingError(
             f"{name} returned codes of shape {signs.shape}, expected {(len(images), bits)}"
@@ -174,8 +179,10 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     progress = progress or Progress()
     plugins = load_plugins()
     for broken in plugins.broken:
-        progress.log(f"warning: plugin {broken.name!r} from {broken.source} failed to load and "
-                     f"was skipped: {broken.error}")
+        progress.log(
+            f"warning: plugin {broken.name!r} from {broken.source} failed to load and "
+            f"was skipped: {broken.error}"
+        )
     try:
         method_spec = plugins.methods.get(request.method)
     except ZshbenchError as error:
@@ -192,18 +199,24 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     written = []
     for bits in request.bits:
         for seed in request.seeds:
-            path = record_path(request.results_dir, split.dataset, split.split_id, run_name,
-                               bits, seed)
+            path = record_path(
+                request.results_dir, split.dataset, split.split_id, run_name, bits, seed
+            )
             if path.exists() and not request.overwrite:
-                progress.log(f"{run_name} {bits} bits seed {seed}: done already, skipped "
-                             "(--overwrite redoes it)")
+                progress.log(
+                    f"{run_name} {bits} bits seed {seed}: done already, skipped "
+                    "(--overwrite redoes it)"
+                )
                 written.append(path)
                 continue
             seed_everything(seed)
             context = RunContext(
-                device=device, seed=seed, progress=progress,
+                device=device,
+                seed=seed,
+                progress=progress,
                 checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
-                encoder=request.encoder, encoder_options=request.encoder_options,
+                encoder=request.encoder,
+                encoder_options=request.encoder_options,
             )
             method = method_cls(bits, **request.options)
             label = f"{run_name} {bits} bits seed {seed}"
@@ -215,8 +228,14 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             db_codes = _encode(method, views.database_view(), context, bits, request.method)
             encoded = time.perf_counter()
             metrics = evaluate(
-                query_codes, views.query_labels, db_codes, views.database_labels,
-                topk=request.topk, ties=request.ties, seed=seed, device=device,
+                query_codes,
+                views.query_labels,
+                db_codes,
+                views.database_labels,
+                topk=request.topk,
+                ties=request.ties,
+                seed=seed,
+                device=device,
             )
             evaluated = time.perf_counter()
             curves = {key: metrics.pop(key) for key in ("pr_curve", "p_at_n", "r_at_n")}
@@ -247,15 +266,20 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
                 codes_path = path.with_suffix(".codes.npz")
                 temporary = codes_path.with_name(f".{codes_path.name}.tmp.npz")
                 np.savez_compressed(
-                    temporary, query_codes=pack_codes(query_codes), db_codes=pack_codes(db_codes),
-                    bits=np.array(bits), query_labels=views.query_labels,
+                    temporary,
+                    query_codes=pack_codes(query_codes),
+                    db_codes=pack_codes(db_codes),
+                    bits=np.array(bits),
+                    query_labels=views.query_labels,
                     db_labels=views.database_labels,
                 )
                 temporary.replace(codes_path)
                 record["codes_file"] = codes_path.name
             write_record(path, record)
             key = next(k for k in metrics if k.startswith("map@"))
-            progress.log(f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s"
-                         " training)")
+            progress.log(
+                f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s"
+                " training)"
+            )
             written.append(path)
     return written

@@ -119,7 +119,7 @@ def parse_split_name(name: str) -> tuple[str, int]:
     """``"proposed@3"`` → ("proposed", 3); ``"random-5"`` → ("random-5", 5)."""
     base, _, seed_text = name.rpartition("@") if "@" in name else (name, "", "")
     if base.startswith("random-"):
-        seed_part = base[len("random-"):]
+        seed_part = base[len("random-") :]
         if not seed_part.isdigit() or seed_text:
             raise ZshbenchError(f"bad split name {name!r}", "Write random-<seed>, e.g. random-0.")
         return base, int(seed_part)
@@ -136,7 +136,7 @@ def _unseen_for(
         chosen = rng.choice(imageset.num_classes, size=protocol.num_unseen, replace=False)
         return sorted(int(c) for c in chosen)
     if base.startswith("file:"):
-        path = Path(base[len("file:"):])
+        path = Path(base[len("file:") :])
         if not path.is_file():
             raise DatasetError(
                 f"split file {path} not found", "Give a text file with one unseen class a line."
@@ -183,11 +183,23 @@ def make_split(
     rng = np.random.default_rng([seed, 1])
     train, query = [], []
     for c in seen:
-        train.append(_take(rng, np.flatnonzero(labels == c), protocol.train_per_seen_class,
-                           f"seen class {imageset.class_names[c]!r}"))
+        train.append(
+            _take(
+                rng,
+                np.flatnonzero(labels == c),
+                protocol.train_per_seen_class,
+                f"seen class {imageset.class_names[c]!r}",
+            )
+        )
     for c in unseen:
-        query.append(_take(rng, np.flatnonzero(labels == c), protocol.query_per_unseen_class,
-                           f"unseen class {imageset.class_names[c]!r}"))
+        query.append(
+            _take(
+                rng,
+                np.flatnonzero(labels == c),
+                protocol.query_per_unseen_class,
+                f"unseen class {imageset.class_names[c]!r}",
+            )
+        )
     train_idx = np.concatenate(train) if train else np.zeros(0, np.int64)
     query_idx = np.concatenate(query) if query else np.zeros(0, np.int64)
     used = np.zeros(len(imageset), bool)
@@ -255,6 +267,7 @@ class SplitViews:
             raise ZshbenchError(f"split is for {split.dataset}, data set is {imageset.name}")
         position = {image_id: i for i, image_id in enumerate(imageset.image_ids.tolist())}
         try:
+
             def idx(ids: list[str]) -> np.ndarray:
                 return np.array([position[i] for i in ids], dtype=np.int64)
 

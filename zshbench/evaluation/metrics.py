@@ -150,8 +150,10 @@ def _prepare_one_labels(labels: Any, name: str, count: int | None) -> _Labels:
     if array.ndim == 1:
         if np.issubdtype(array.dtype, np.integer):
             return _Labels(array.astype(np.int64), False)
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)) and np.all(
-            array == np.round(array)
+        if (
+            np.issubdtype(array.dtype, np.floating)
+            and np.all(np.isfinite(array))
+            and np.all(array == np.round(array))
         ):
             return _Labels(array.astype(np.int64), False)
         raise ZshbenchError(
@@ -303,9 +305,7 @@ def _tie_permutations(first_query: int, rows: int, num_database: int, seed: int)
     return out
 
 
-def _ranking(
-    distances: torch.Tensor, ties: str, first_query: int, seed: int
-) -> torch.Tensor:
+def _ranking(distances: torch.Tensor, ties: str, first_query: int, seed: int) -> torch.Tensor:
     """(c, N) database indices in rank order under the ``index`` or ``random`` tie policy."""
     if ties == "index":
         return _stable_argsort(distances)
@@ -345,7 +345,10 @@ class _Tables:
 
 
 def _expected_block_sum(
-    before: np.ndarray, before_hits: np.ndarray, size: np.ndarray, hits: np.ndarray,
+    before: np.ndarray,
+    before_hits: np.ndarray,
+    size: np.ndarray,
+    hits: np.ndarray,
     tables: _Tables,
 ) -> np.ndarray:
     """E[sum over a tie block of P(k) rel(k)], items in uniformly random order inside the block.
@@ -419,16 +422,29 @@ def _expected_ap(counts: np.ndarray, hits: np.ndarray, topk: int, tables: _Table
         stop = max(start + 1, int(np.searchsorted(ends, offset + _FLAT_TERMS, side="right")))
         part = slice(start, stop)
         ap[part] = _cut_group_expectation(
-            full_sum[part], cut["before"][part], cut["before_hits"][part], size[part],
-            group_hits[part], kept[part], low[part], width[part], tables,
+            full_sum[part],
+            cut["before"][part],
+            cut["before_hits"][part],
+            size[part],
+            group_hits[part],
+            kept[part],
+            low[part],
+            width[part],
+            tables,
         )
         start = stop
     return ap
 
 
 def _cut_group_expectation(
-    full_sum: np.ndarray, before: np.ndarray, before_hits: np.ndarray, size: np.ndarray,
-    group_hits: np.ndarray, kept: np.ndarray, low: np.ndarray, width: np.ndarray,
+    full_sum: np.ndarray,
+    before: np.ndarray,
+    before_hits: np.ndarray,
+    size: np.ndarray,
+    group_hits: np.ndarray,
+    kept: np.ndarray,
+    low: np.ndarray,
+    width: np.ndarray,
     tables: _Tables,
 ) -> np.ndarray:
     """sum_x P(X = x) (F + E[block sum | x]) / (R_<b + x) for a run of queries, flattened."""
@@ -447,9 +463,7 @@ def _cut_group_expectation(
 
     block = _expected_block_sum(before[row_of], before_hits[row_of], k, x, tables)
     found = before_hits[row_of] + x
-    value = np.divide(
-        full_sum[row_of] + block, found, out=np.zeros(len(x)), where=found > 0
-    )
+    value = np.divide(full_sum[row_of] + block, found, out=np.zeros(len(x)), where=found > 0)
     return np.bincount(row_of, weights=pmf * value, minlength=rows)
 
 
@@ -477,8 +491,15 @@ class _Block:
 
 
 def _scan(
-    query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any, topk: int | None,
-    ties: str, seed: int, device: str | torch.device | None, curves: bool = False,
+    query_codes: Any,
+    query_labels: Any,
+    db_codes: Any,
+    db_labels: Any,
+    topk: int | None,
+    ties: str,
+    seed: int,
+    device: str | torch.device | None,
+    curves: bool = False,
     n_grid: Any = None,
 ) -> tuple[Iterator[_Block], dict[str, Any]]:
     """Validate every input up front, then yield per-chunk results (curve data if ``curves``)."""
@@ -491,7 +512,10 @@ def _scan(
     k = _resolve_topk(topk, num_database)
     grid = _check_grid(n_grid, num_database) if curves else None
     info = {
-        "bits": bits, "num_queries": num_query, "num_database": num_database, "grid": grid,
+        "bits": bits,
+        "num_queries": num_query,
+        "num_database": num_database,
+        "grid": grid,
     }
 
     def blocks() -> Iterator[_Block]:
@@ -532,8 +556,13 @@ def _scan(
 
 
 def average_precision_per_query(
-    query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
-    topk: int | None = 5000, ties: str = DEFAULT_TIES, seed: int = 0,
+    query_codes: Any,
+    query_labels: Any,
+    db_codes: Any,
+    db_labels: Any,
+    topk: int | None = 5000,
+    ties: str = DEFAULT_TIES,
+    seed: int = 0,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
     """AP@``topk`` of every query (float64, shape (Q,)), the numbers mAP averages.
@@ -546,8 +575,13 @@ def average_precision_per_query(
 
 
 def mean_average_precision(
-    query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
-    topk: int | None = 5000, ties: str = DEFAULT_TIES, seed: int = 0,
+    query_codes: Any,
+    query_labels: Any,
+    db_codes: Any,
+    db_labels: Any,
+    topk: int | None = 5000,
+    ties: str = DEFAULT_TIES,
+    seed: int = 0,
     device: str | torch.device | None = None,
 ) -> float:
     """mAP@``topk`` over all queries, zero-hit queries included as 0 (SPEC section 2).
@@ -598,9 +632,15 @@ def _mean_or_none(total: np.ndarray, count: np.ndarray) -> list[float | None]:
 
 
 def evaluate(
-    query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
-    topk: int | None = 5000, ties: str = DEFAULT_TIES, seed: int = 0,
-    device: str | torch.device | None = None, n_grid: Any = None,
+    query_codes: Any,
+    query_labels: Any,
+    db_codes: Any,
+    db_labels: Any,
+    topk: int | None = 5000,
+    ties: str = DEFAULT_TIES,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    n_grid: Any = None,
 ) -> dict[str, Any]:
     """All retrieval numbers of one (query, database) pair as a JSON-serialisable dict.
 
@@ -669,5 +709,3 @@ def evaluate(
             "recall": _mean_or_none(r_at_sum, np.full(len(grid), recall_count)),
         },
     }
-
-
