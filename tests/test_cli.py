@@ -161,3 +161,38 @@ def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
     assert lines[0].startswith("zshbench: error: ") and expected in lines[0]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("bits*"))
+
+
+def test_real_cub_mini64_with_a_users_own_protocol(shared_data, tmp_path):
+    """A user's data-set file points the CUB layout at cub-mini64 with its own numbers."""
+    own = tmp_path / "my-cub.toml"
+    own.write_text(
+        'name = "my-cub"\ntitle = "CUB 001-050, my protocol"\nloader = "cub"\n'
+        'num_classes = 50\ndefault_split = "random-3"\n\n[protocol]\nnum_seen = 40\n'
+        "num_unseen = 10\ntrain_per_seen_class = 20\nquery_per_unseen_class = 10\n"
+        "validation_classes = 5\n"
+    )
+    done = zshbench(
+        "run",
+        "--method",
+        "lsh",
+        "--dataset",
+        str(own),
+        "--bits",
+        "16",
+        "--data-root",
+        str(shared_data / "cub-mini64"),
+        "--results",
+        "r",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads(next((tmp_path / "r").rglob("bits16-seed0.json")).read_text())
+    assert record["dataset"] == "my-cub" and record["split"]["name"] == "random-3"
+    assert record["split"]["num_train"] == 40 * 20 and record["split"]["num_query"] == 10 * 10
+    assert (
+        record["split"]["num_train"]
+        + record["split"]["num_query"]
+        + record["split"]["num_database"]
+        == 2889
+    )
