@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from zshbench.encoders import TextEncoder
 from zshbench.errors import ZshbenchError
 from zshbench.hookspecs import hookimpl
 from zshbench.registry import EncoderSpec
@@ -50,24 +51,6 @@ def zshbench_register_encoders() -> list[EncoderSpec]:
             summary="Hashed character 3-grams (lexical, not semantic; no model needed)",
         ),
     ]
-
-
-class TextEncoder:
-    """Common option handling: unknown options are an error that lists the known ones."""
-
-    default_options: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **options: Any):
-        unknown = set(options) - set(self.default_options)
-        if unknown:
-            raise ZshbenchError(
-                f"{type(self).__name__} has no option {', '.join(sorted(unknown))}",
-                f"Its options are: {', '.join(sorted(self.default_options)) or 'none'}.",
-            )
-        self.options = {**self.default_options, **options}
-
-    def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -42,6 +42,29 @@ def _topk(value: str) -> int | None:
     return int(value)
 
 
+results_option = click.option(
+    "--results",
+    "results_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the result records.",
+)
+topk_option = click.option(
+    "--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'."
+)
+ties_option = click.option(
+    "--ties",
+    type=click.Choice(TIE_POLICIES),
+    default="expected",
+    show_default=True,
+    help="How tied Hamming distances are ordered (see README, Evaluation).",
+)
+dataset_filter_option = click.option(
+    "--dataset", "datasets", multiple=True, help="Only these data sets."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zshbench")
 def cli() -> None:
@@ -69,26 +92,14 @@ def cli() -> None:
     multiple=True,
     help="Data-set loader key=value (e.g. verify_images=false).",
 )
-@click.option(
-    "--results",
-    "results_dir",
-    default="results",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@results_option
 @click.option("--overwrite", is_flag=True, help="Redo records that already exist.")
 @click.option("--option", "-o", "options", multiple=True, help="Method option key=value.")
 @click.option("--name", "run_name", default=None, help="Name this run (default: method[@hash]).")
 @click.option("--encoder", default=None, help="Attribute-text encoder (default: minilm).")
 @click.option("--encoder-option", "encoder_options", multiple=True, help="Encoder key=value.")
-@click.option("--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'.")
-@click.option(
-    "--ties",
-    type=click.Choice(TIE_POLICIES),
-    default="expected",
-    show_default=True,
-    help="How tied Hamming distances are ordered.",
-)
+@topk_option
+@ties_option
 @click.option("--save-codes", is_flag=True, help="Also save packed query/database codes.")
 def run(
     method,
@@ -142,13 +153,7 @@ def run(
 
 
 @cli.command()
-@click.option(
-    "--results",
-    "results_dir",
-    default="results",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@results_option
 @click.option(
     "--format",
     "fmt",
@@ -157,7 +162,7 @@ def run(
     show_default=True,
 )
 @click.option("--paper", is_flag=True, help="Show the RAZH paper's Table II values beside.")
-@click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
+@dataset_filter_option
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -186,13 +191,7 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
 
 
 @cli.command()
-@click.option(
-    "--results",
-    "results_dir",
-    default="results",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-)
+@results_option
 @click.option(
     "--out",
     "out_dir",
@@ -200,7 +199,7 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the PNGs (default: <results>/plots).",
 )
-@click.option("--dataset", "datasets", multiple=True, help="Only these data sets.")
+@dataset_filter_option
 def plot(results_dir, out_dir, datasets) -> None:
     """PNG plots: mAP vs bits, PR, P@N and R@N curves."""
     from .plots import plot_all
@@ -212,8 +211,8 @@ def plot(results_dir, out_dir, datasets) -> None:
 
 @cli.command(name="eval")
 @click.argument("codes_file", type=click.Path(path_type=Path))
-@click.option("--topk", default="5000", show_default=True, help="K of mAP@K, or 'all'.")
-@click.option("--ties", type=click.Choice(TIE_POLICIES), default="expected", show_default=True)
+@topk_option
+@ties_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the 'random' tie policy.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

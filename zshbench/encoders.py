@@ -6,11 +6,26 @@ The default is the packaged MiniLM sentence encoder (offline); a user's own vect
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from .options import merge_options
+
 DEFAULT_ENCODER = "minilm"
+
+
+class TextEncoder:
+    """Base of attribute-text encoders: keyword options in, ``encode(texts)`` out."""
+
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any):
+        self.options = merge_options(type(self).__name__, self.default_options, options)
+
+    def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
+        """(len(texts), D) float32 vectors, one row per text, in order."""
+        raise NotImplementedError
 
 
 def make_encoder(name: str | None = None, **options: Any):

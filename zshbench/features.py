@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import ZshbenchError
 from .method import HashingMethod, ImageView, RunContext, TrainData
+from .options import merge_options
 
 
 class FeatureExtractor(abc.ABC):
@@ -24,13 +25,7 @@ class FeatureExtractor(abc.ABC):
     default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
-        unknown = set(options) - set(self.default_options)
-        if unknown:
-            raise ZshbenchError(
-                f"{type(self).__name__} has no option {', '.join(sorted(unknown))}",
-                f"Its options are: {', '.join(sorted(self.default_options)) or 'none'}.",
-            )
-        self.options = {**self.default_options, **options}
+        self.options = merge_options(type(self).__name__, self.default_options, options)
 
     def fit(self, images: ImageView, context: RunContext) -> None:  # noqa: B027 - optional hook
         """Learn anything data-dependent (most extractors need nothing)."""

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .datasets.base import ArrayImageSource, ImageSource
+from .options import merge_options
 
 
 class ImageView:
@@ -191,16 +192,8 @@ class HashingMethod(abc.ABC):
     default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, bits: int, **options: Any):
-        unknown = set(options) - set(self.default_options)
-        if unknown:
-            from .errors import ZshbenchError
-
-            raise ZshbenchError(
-                f"{type(self).__name__} has no option {', '.join(sorted(unknown))}",
-                f"Its options are: {', '.join(sorted(self.default_options)) or 'none'}.",
-            )
         self.bits = int(bits)
-        self.options = {**self.default_options, **options}
+        self.options = merge_options(type(self).__name__, self.default_options, options)
 
     @abc.abstractmethod
     def fit(self, data: TrainData, context: RunContext) -> None:

@@ -210,6 +210,30 @@ def dataset_error(layout: str, problem: str, obtain: str, advice: str = "") -> D
     return DatasetError(f"{layout} layout: {_one_line(problem)}", f"{hint}Get it from {obtain}.")
 
 
+def find_layout_folder(
+    root: str | os.PathLike[str] | None, folder: str, marker: str, layout: str, obtain: str
+) -> Path:
+    """The data set's top folder (``folder``, holding ``marker``): ``root`` itself or inside it.
+
+    Users point ``--data-root`` at either level, so both are tried; the error names the file
+    that was expected.
+    """
+    if root is None:
+        raise dataset_error(
+            layout, "no data root given", obtain, f"Pass the folder that contains {folder}/"
+        )
+    root = Path(root).expanduser()
+    for candidate in (root / folder, root):
+        if (candidate / marker).is_file():
+            return candidate
+    raise dataset_error(
+        layout,
+        f"expected {root / folder / marker} (or {root / marker}), which does not exist",
+        obtain,
+        f"Pass --data-root pointing at {folder}/ or the folder that contains it",
+    )
+
+
 def bool_option(value: Any, option: str, layout: str, obtain: str) -> bool:
     """A loader's on/off option, also when it arrives as text (``"false"`` must not be true)."""
     if isinstance(value, bool):

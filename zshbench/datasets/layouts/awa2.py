@@ -28,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bool_option, dataset_error, read_id_table, read_lines, read_matrix, read_name_list
+from .. import (
+    bool_option,
+    dataset_error,
+    find_layout_folder,
+    read_id_table,
+    read_lines,
+    read_matrix,
+    read_name_list,
+)
 from ..base import FileImageSource, ImageSet
 
 LAYOUT = "Animals_with_Attributes2"
@@ -41,21 +49,7 @@ MISSING = -1.0
 
 def find_awa2_folder(root: str | os.PathLike[str] | None) -> Path:
     """``Animals_with_Attributes2/``: ``root`` itself or the folder inside it."""
-    if root is None:
-        raise dataset_error(
-            LAYOUT, "no data root given", OBTAIN, f"Pass the folder that contains {FOLDER}/"
-        )
-    root = Path(root).expanduser()
-    for candidate in (root / FOLDER, root):
-        if (candidate / "classes.txt").is_file():
-            return candidate
-    raise dataset_error(
-        LAYOUT,
-        f"expected {root / FOLDER / 'classes.txt'} (or {root / 'classes.txt'}), "
-        "which does not exist",
-        OBTAIN,
-        f"Pass --data-root pointing at the folder that contains {FOLDER}/",
-    )
+    return find_layout_folder(root, FOLDER, "classes.txt", LAYOUT, OBTAIN)
 
 
 def _class_split(path: Path, class_names: list[str]) -> list[str]:

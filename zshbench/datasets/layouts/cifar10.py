@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import dataset_error
+from .. import dataset_error, find_layout_folder
 from ..base import ArrayImageSource, ImageSet
 from ..safe_pickle import UnsafePickleError
 from ..safe_pickle import load as safe_load
@@ -43,20 +43,7 @@ ROW_LENGTH = 3 * IMAGE_SIZE * IMAGE_SIZE
 
 def find_batches_folder(root: str | os.PathLike[str] | None) -> Path:
     """The ``cifar-10-batches-py`` folder: ``root`` itself or the folder inside it."""
-    if root is None:
-        raise dataset_error(
-            LAYOUT, "no data root given", OBTAIN, f"Pass the folder that contains {FOLDER}/"
-        )
-    root = Path(root).expanduser()
-    for candidate in (root, root / FOLDER):
-        if (candidate / META).is_file():
-            return candidate
-    raise dataset_error(
-        LAYOUT,
-        f"expected {root / FOLDER / META} (or {root / META}), which does not exist",
-        OBTAIN,
-        f"Pass --data-root pointing at {FOLDER}/ or the folder that contains it",
-    )
+    return find_layout_folder(root, FOLDER, META, LAYOUT, OBTAIN)
 
 
 def _get(mapping: Any, key: str, path: Path) -> Any:

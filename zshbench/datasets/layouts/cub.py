@@ -33,7 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import bool_option, dataset_error, read_id_table, read_lines, read_matrix
+from .. import (
+    bool_option,
+    dataset_error,
+    find_layout_folder,
+    read_id_table,
+    read_lines,
+    read_matrix,
+)
 from ..base import FileImageSource, ImageSet
 
 LAYOUT = "CUB_200_2011"
@@ -59,20 +66,7 @@ def readable_attribute_name(raw: str) -> str:
 
 def find_cub_folder(root: str | os.PathLike[str] | None) -> Path:
     """``CUB_200_2011/``: ``root`` itself or the folder inside it."""
-    if root is None:
-        raise dataset_error(
-            LAYOUT, "no data root given", OBTAIN, f"Pass the folder that contains {FOLDER}/"
-        )
-    root = Path(root).expanduser()
-    for candidate in (root / FOLDER, root):
-        if (candidate / "images.txt").is_file():
-            return candidate
-    raise dataset_error(
-        LAYOUT,
-        f"expected {root / FOLDER / 'images.txt'} (or {root / 'images.txt'}), which does not exist",
-        OBTAIN,
-        f"Pass --data-root pointing at the folder that contains {FOLDER}/",
-    )
+    return find_layout_folder(root, FOLDER, "images.txt", LAYOUT, OBTAIN)
 
 
 def find_attribute_names_file(cub: Path) -> Path:
