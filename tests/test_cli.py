@@ -147,6 +147,7 @@ def test_eval_json_on_codes_made_elsewhere(tmp_path):
         ),
         (["run", "--method", "itq", "--dataset", "digits", "-o", "nonsense=1"], "no option"),
         (["eval", "missing.npz"], "missing.npz"),
+        (["info", "nope"], "nothing is registered as 'nope'"),
     ],
 )
 def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
@@ -196,3 +197,12 @@ def test_real_cub_mini64_with_a_users_own_protocol(shared_data, tmp_path):
         + record["split"]["num_database"]
         == 2889
     )
+
+
+def test_info_shows_options_and_data_set_entries(tmp_path):
+    method = zshbench("info", "itq", cwd=tmp_path)
+    assert method.returncode == 0 and "iterations = 50" in method.stdout
+    dataset = zshbench("info", "awa2", cwd=tmp_path)
+    assert "'expected_database': 32322" in dataset.stdout
+    assert "https://cvml.ista.ac.at/AwA2/" in dataset.stdout
+    assert "named splits: proposed, standard" in dataset.stdout

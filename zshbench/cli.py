@@ -310,6 +310,53 @@ def list_plugins(kind) -> None:
         )
 
 
+@cli.command()
+@click.argument("name")
+def info(name) -> None:
+    """What NAME is: a method's options and defaults, or a data set's entry (protocol, layout,
+    where to get it, citation)."""
+    from dataclasses import asdict
+
+    from .plugin_manager import load_plugins
+
+    plugins = load_plugins()
+    found = False
+    if name in plugins.methods:
+        spec = plugins.methods.get(name)
+        cls = spec.load()
+        click.echo(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
+        click.echo(f"  {spec.summary}")
+        doc = (cls.__doc__ or "").strip()
+        if doc:
+            click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))
+        click.echo("\n  options (--option key=value):")
+        for key, value in cls.default_options.items():
+            click.echo(f"    {key} = {json.dumps(value)}")
+        found = True
+    if name in plugins.datasets:
+        spec = plugins.datasets.get(name)
+        click.echo(f"data set {name}: {spec.title} (from {plugins.datasets.source(name)})")
+        for key in ("attributes", "layout", "obtain", "citation", "root_env", "default_split"):
+            if getattr(spec, key):
+                click.echo(f"  {key}: {getattr(spec, key)}")
+        protocol = {k: v for k, v in asdict(spec.protocol).items() if v is not None}
+        click.echo(f"  protocol: {protocol}")
+        if spec.named_splits:
+            click.echo(f"  named splits: {', '.join(sorted(spec.named_splits))}")
+        found = True
+    for kind in ("encoders", "extractors"):
+        registry = plugins.registry(kind)
+        if name in registry:
+            spec = registry.get(name)
+            cls = spec.load()
+            click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
+            for key, value in getattr(cls, "default_options", {}).items():
+                click.echo(f"    {key} = {json.dumps(value)}")
+            found = True
+    if not found:
+        raise ZshbenchError(f"nothing is registered as {name!r}", "See 'zshbench list'.")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors instead of tracebacks for anything the user can fix."""
     try:

@@ -48,7 +48,8 @@ def zshbench_register_datasets() -> list:
 def zshbench_register_encoders() -> list:
     """Return a list of :class:`zshbench.registry.EncoderSpec` (attribute-text encoders).
 
-    The target class has ``encode(texts: list[str]) -> np.ndarray`` (one row per text).
+    The target class subclasses :class:`zshbench.encoders.TextEncoder`: keyword options in,
+    ``encode(texts: list[str]) -> np.ndarray`` (one row per text) out.
     """
 
 

@@ -38,15 +38,20 @@ class RichProgress(Progress):
             transient=True,
         )
 
+        self._started = False
+
     def __enter__(self) -> RichProgress:
-        self.bar.start()
-        return self
+        return self  # the bar starts with the first task, so early errors print cleanly
 
     def __exit__(self, *exc) -> None:
-        self.bar.stop()
+        if self._started:
+            self.bar.stop()
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        if not self._started:
+            self.bar.start()
+            self._started = True
         task_id = self.bar.add_task(description, total=total)
         try:
             yield lambda steps=1: self.bar.advance(task_id, steps)
