@@ -152,11 +152,13 @@ def prepare_split(request: RunRequest, progress: Progress) -> tuple[SplitViews, 
 
 
 def _encode(
-    method: HashingMethod, images: ImageView, context: RunContext, bits: int, name: str
+    method: HashingMethod, images: ImageView, context: RunContext, bits: int, name: str, what: str
 ) -> np.ndarray:
+    """The method's codes for ``images``, checked: {-1,+1} (or {0,1}), finite, (N, bits)."""
     from .evaluation.codes import to_signs
 
-    codes = method.encode(images, context)
+    with context.progress.task(f"encode {what} ({len(images)} images)"):
+        codes = method.encode(images, context)
     try:
         signs = to_signs(codes)
     except ZshbenchError as error:
@@ -224,8 +226,12 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             with progress.task(f"train {label}"):
                 method.fit(views.train_data(request.topk), context)
             fitted = time.perf_counter()
-            query_codes = _encode(method, views.query_view(), context, bits, request.method)
-            db_codes = _encode(method, views.database_view(), context, bits, request.method)
+            query_codes = _encode(
+                method, views.query_view(), context, bits, request.method, "queries"
+            )
+            db_codes = _encode(
+                method, views.database_view(), context, bits, request.method, "database"
+            )
             encoded = time.perf_counter()
             metrics = evaluate(
                 query_codes,
