@@ -7,24 +7,13 @@ made by the layout tests; a user's data-set file gives them protocol numbers tha
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from cli_runner import run_zshbench as zshbench
 from test_datasets_awa2 import CLASSES as AWA2_CLASSES
 from test_datasets_awa2 import TEST as AWA2_UNSEEN
 from test_datasets_awa2 import make_awa2
 from test_datasets_cifar10 import make_cifar
-
-
-def zshbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "zshbench.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _protocol_file(path: Path, name: str, loader: str, classes: int, seen: int, extra="") -> Path:

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cli_runner import run_zshbench
 
 PYPROJECT = """
 [build-system]
@@ -103,18 +104,9 @@ def plugin_site(tmp_path_factory) -> Path:
 
 
 def _zshbench(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "zshbench.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """The CLI with the plugin folder on PYTHONPATH, as if pip had installed into site-packages."""
+    path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
+    return run_zshbench(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": path})
 
 
 def test_list_shows_the_plugin_and_its_distribution(plugin_site, tmp_path):

@@ -234,6 +234,22 @@ def find_layout_folder(
     )
 
 
+def check_images_exist(paths: list[Path], listed_in: str, layout: str, obtain: str) -> None:
+    """Every listed image file is there, or one error naming the first missing one.
+
+    Loaders skip this for metadata-only copies (``verify_images=false``).
+    """
+    missing = [path for path in paths if not path.is_file()]
+    if missing:
+        raise dataset_error(
+            layout,
+            f"{len(missing)} of the {len(paths)} images listed in {listed_in} are missing, "
+            f"e.g. expected the file {missing[0]}",
+            obtain,
+            "For a metadata-only copy pass the loader option verify_images=false",
+        )
+
+
 def bool_option(value: Any, option: str, layout: str, obtain: str) -> bool:
     """A loader's on/off option, also when it arrives as text (``"false"`` must not be true)."""
     if isinstance(value, bool):

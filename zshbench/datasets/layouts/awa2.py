@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import (
     bool_option,
+    check_images_exist,
     dataset_error,
     find_layout_folder,
     read_id_table,
@@ -190,15 +191,7 @@ def load(
 
     paths = [awa / IMAGES / relative for relative in relatives]
     if verify_images:
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise dataset_error(
-                LAYOUT,
-                f"{len(missing)} of the {len(paths)} listed images are missing, e.g. expected "
-                f"the file {missing[0]}",
-                OBTAIN,
-                "For a metadata-only copy pass the loader option verify_images=false",
-            )
+        check_images_exist(paths, source, LAYOUT, OBTAIN)
 
     return ImageSet(
         name="awa2",

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import (
     bool_option,
+    check_images_exist,
     dataset_error,
     find_layout_folder,
     read_id_table,
@@ -165,15 +166,7 @@ def load(
         )
     paths = [cub / "images" / relative for relative in relatives]
     if verify_images:
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise dataset_error(
-                LAYOUT,
-                f"{len(missing)} of the {len(paths)} images listed in images.txt are missing, "
-                f"e.g. expected the file {missing[0]}",
-                OBTAIN,
-                "For a metadata-only copy pass the loader option verify_images=false",
-            )
+        check_images_exist(paths, "images.txt", LAYOUT, OBTAIN)
 
     attribute_names = (
         [readable_attribute_name(n) for n in raw_names] if readable_names else list(raw_names)
