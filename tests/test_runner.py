@@ -130,3 +130,15 @@ def test_cli_tie_policies_match_the_evaluator():
     from zshbench.evaluation.metrics import TIE_POLICIES as EVALUATOR_POLICIES
 
     assert tuple(TIE_POLICIES) == tuple(EVALUATOR_POLICIES)
+
+
+def test_other_tie_policies_get_their_own_records(plugins, tmp_path):
+    default = runner.run(_request(tmp_path))[0]
+    request = _request(tmp_path)
+    request.ties, request.topk = "index", None
+    other = runner.run(request)[0]
+    assert default.name == "bits8-seed0.json"
+    assert other.name == "bits8-seed0-ties-index-topall.json"
+    assert json.loads(other.read_text())["tie_policy"] == "index"
+    assert json.loads(default.read_text())["tie_policy"] == "expected"
+    assert "map@all" in json.loads(other.read_text())["metrics"]

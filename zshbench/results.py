@@ -3,6 +3,8 @@
 Layout (ann-benchmarks style, the path says what it is)::
 
     results/<dataset>/<split id>/<run name>/bits<B>-seed<S>.json
+    results/<dataset>/<split id>/<run name>/bits<B>-seed<S>-ties-index-top1000.json
+                                              (evaluated other than expected ties, mAP@5000)
     results/<dataset>/splits/<split id>.json          the split manifest
 
 A record is written to a temporary file in the same folder and moved into place with
@@ -39,10 +41,28 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+DEFAULT_TIES = "expected"
+DEFAULT_TOPK = 5000
+
+
 def record_path(
-    results_dir: Path, dataset: str, split_id: str, run_name: str, bits: int, seed: int
+    results_dir: Path,
+    dataset: str,
+    split_id: str,
+    run_name: str,
+    bits: int,
+    seed: int,
+    ties: str = DEFAULT_TIES,
+    topk: int | None = DEFAULT_TOPK,
 ) -> Path:
-    return Path(results_dir) / dataset / split_id / run_name / f"bits{bits}-seed{seed}.json"
+    """Where the record of one run lies; evaluation settings other than the defaults are part
+    of the name, so a record under another tie policy or K never replaces (or passes for) it."""
+    name = f"bits{bits}-seed{seed}"
+    if ties != DEFAULT_TIES:
+        name += f"-ties-{ties}"
+    if topk != DEFAULT_TOPK:
+        name += f"-top{'all' if topk is None else topk}"
+    return Path(results_dir) / dataset / split_id / run_name / f"{name}.json"
 
 
 def split_manifest_path(results_dir: Path, dataset: str, split_id: str) -> Path:

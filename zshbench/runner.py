@@ -202,8 +202,9 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     for bits in request.bits:
         for seed in request.seeds:
             path = record_path(
-                request.results_dir, split.dataset, split.split_id, run_name, bits, seed
-            )
+                request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
+                request.ties, request.topk,
+            )  # fmt: skip
             if path.exists() and not request.overwrite:
                 progress.log(
                     f"{run_name} {bits} bits seed {seed}: done already, skipped "
