@@ -49,7 +49,7 @@ def test_run_writes_one_record_per_bits_and_seed(digits_results):
 def test_rerun_skips_finished_records_and_overwrite_redoes_them(digits_results):
     record = next((digits_results / "results").rglob("itq/bits16-seed0.json"))
     stamp = record.stat().st_mtime_ns
-    again = zshbench(
+    rerun = (
         "run",
         "--method",
         "itq",
@@ -59,22 +59,10 @@ def test_rerun_skips_finished_records_and_overwrite_redoes_them(digits_results):
         "16",
         "--results",
         "results",
-        cwd=digits_results,
     )
+    again = zshbench(*rerun, cwd=digits_results)
     assert again.returncode == 0 and record.stat().st_mtime_ns == stamp
-    redo = zshbench(
-        "run",
-        "--method",
-        "itq",
-        "--dataset",
-        "digits",
-        "--bits",
-        "16",
-        "--results",
-        "results",
-        "--overwrite",
-        cwd=digits_results,
-    )
+    redo = zshbench(*rerun, "--overwrite", cwd=digits_results)
     assert redo.returncode == 0 and record.stat().st_mtime_ns != stamp
 
 
