@@ -214,13 +214,12 @@ def _unwrap_checkpoint(checkpoint: Any, path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_backbone_weights(model: Any, path: str | os.PathLike[str], name: str = "") -> None:
-    """Load a local checkpoint into a timm ``model`` strictly, with a readable error.
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The tensors of a local checkpoint file, read safely.
 
     ``.safetensors`` files are read with safetensors; anything else with
-    ``torch.load(..., weights_only=True)``, which refuses pickled code (safe loading). Keys of
-    the classifier head (absent from a ``num_classes=0`` backbone) are ignored; every other key
-    must match by name and shape.
+    ``torch.load(..., weights_only=True)``, which refuses pickled code. Wrapped checkpoints
+    (``model``, ``state_dict``, EMA) and DDP's ``module.`` prefixes are unwrapped.
     """
     import torch
 
@@ -228,7 +227,7 @@ def load_backbone_weights(model: Any, path: str | os.PathLike[str], name: str = 
     if not path.is_file():
         raise ZshbenchError(
             f"weights file {path} not found",
-            "Give the extractor option weights=/path/to/checkpoint (.pth/.pt/.bin/.safetensors).",
+            "Give the option weights=/path/to/checkpoint (.pth/.pt/.bin/.safetensors).",
         )
     if path.suffix == ".safetensors":
         try:
@@ -256,7 +255,29 @@ def load_backbone_weights(model: Any, path: str | os.PathLike[str], name: str = 
             f"weights file {path}: entries {not_tensors[:3]} are not tensors",
             "Save the weights with torch.save(model.state_dict(), path).",
         )
+    return state
 
+
+def load_backbone_weights(
+    model: Any,
+    path: str | os.PathLike[str],
+    name: str = "",
+    ignore: tuple[str, ...] = (),
+    adapt: Any = None,
+) -> None:
+    """Load a local checkpoint into a timm ``model`` strictly, with a readable error.
+
+    Keys of the classifier head (absent from a ``num_classes=0`` backbone) and keys starting
+    with a prefix in ``ignore`` (e.g. an MAE checkpoint's decoder) are dropped; ``adapt(state,
+    model)`` may then rewrite the state (e.g. timm's position-embedding resampling); every other
+    key must match by name and shape.
+    """
+    path = Path(path).expanduser()
+    state = read_state_dict(path)
+    if ignore:
+        state = {k: v for k, v in state.items() if not k.startswith(tuple(ignore))}
+    if adapt is not None:
+        state = adapt(state, model)
     expected = model.state_dict()
     classifier = model.pretrained_cfg.get("classifier") if hasattr(model, "pretrained_cfg") else ""
     heads = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())

@@ -121,6 +121,7 @@ def run(
     save_codes,
 ) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
+    from .distributed import world_from_env
     from .progress import RichProgress
     from .runner import RunRequest, parse_bits, parse_seeds
     from .runner import run as run_benchmark
@@ -146,6 +147,8 @@ def run(
     )
     with RichProgress() as progress:
         paths = run_benchmark(request, progress)
+    if not world_from_env().is_main:
+        return  # under torchrun, rank 0 speaks for all ranks
     click.echo(
         f"{len(paths)} record(s) under {results_dir}. Next: zshbench report"
         + (f" --results {results_dir}" if str(results_dir) != "results" else "")

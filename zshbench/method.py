@@ -166,7 +166,16 @@ class Progress:
 
 @dataclass
 class RunContext:
-    """Everything about *how* to run that is not data: device, seed, progress, storage."""
+    """Everything about *how* to run that is not data: device, seed, progress, storage.
+
+    ``rank`` / ``world_size`` say where this process stands under ``torchrun`` (0 / 1 in a
+    plain run); the harness has already initialised the process group when ``distributed``.
+    ``artifact_dir`` is a folder beside the run's record (``bits<B>-seed<S>-files/``) where a
+    method may write its own files (plots, logs, learned weights). The harness does not create
+    it; create it when you write there (``mkdir(parents=True, exist_ok=True)``), and under
+    torchrun write from rank 0 only or name files per rank. Files found there after training
+    and encoding are listed in the record under ``"artifacts"``.
+    """
 
     device: str = "cpu"
     seed: int = 0
@@ -174,6 +183,14 @@ class RunContext:
     checkpoint_dir: Path | None = None
     encoder: str | None = None
     encoder_options: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
+    world_size: int = 1
+    artifact_dir: Path | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """True under torchrun with more than one process."""
+        return self.world_size > 1
 
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         """Text vectors for ``texts`` (attribute names) through the chosen encoder plugin."""
@@ -187,9 +204,17 @@ class HashingMethod(abc.ABC):
 
     Subclasses set ``default_options`` (documented per method) and implement ``fit`` and
     ``encode``. ``options`` holds the defaults updated with the user's ``--option key=value``.
+
+    Under ``torchrun`` every process builds the method and calls ``fit`` with the same seed;
+    only rank 0 then encodes, evaluates and writes the record. A method that sets
+    ``supports_distributed = True`` shards its own training across the processes when
+    ``context.distributed`` (e.g. DistributedDataParallel over ``context.world_size`` ranks;
+    the harness has initialised the process group). One that leaves it False is trained whole
+    by every process (no data parallelism; the harness warns).
     """
 
     default_options: ClassVar[dict[str, Any]] = {}
+    supports_distributed: ClassVar[bool] = False
 
     def __init__(self, bits: int, **options: Any):
         self.bits = int(bits)

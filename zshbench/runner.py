@@ -3,6 +3,10 @@
 Everything about a run that could change a number goes into its record: method config, split
 id, tie policy, seeds, versions, device, timings. Finished records are skipped on a re-run
 unless ``overwrite`` (a long sweep resumes by running it again).
+
+Under ``torchrun`` every process runs this same loop: rank 0 decides which records are done
+and broadcasts it, every rank trains (a ``supports_distributed`` method shards its training,
+any other is trained whole by each rank), and rank 0 alone encodes, evaluates, writes and logs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ import numpy as np
 
 from . import __version__
 from .datasets import load_dataset, resolve_dataset
+from .distributed import (
+    WorldInfo,
+    barrier,
+    broadcast_object,
+    init_distributed,
+    rank_device,
+    shutdown,
+    world_from_env,
+)
 from .errors import TrainingError, ZshbenchError
 from .method import HashingMethod, ImageView, Progress, RunContext
 from .plugin_manager import load_plugins
@@ -130,8 +143,14 @@ def environment(device: str) -> dict[str, Any]:
     return info
 
 
-def prepare_split(request: RunRequest, progress: Progress) -> tuple[SplitViews, Any]:
-    """Load the data set, make (or reuse) the split manifest and check it."""
+def prepare_split(
+    request: RunRequest, progress: Progress, write_manifest: bool = True
+) -> tuple[SplitViews, Any]:
+    """Load the data set, make (or reuse) the split manifest and check it.
+
+    ``write_manifest`` False (ranks other than 0) only checks a manifest that is there, so
+    concurrent ranks never write the same file.
+    """
     spec = resolve_dataset(request.dataset)
     imageset = load_dataset(spec, request.data_root, **request.data_options)
     split_name = request.split or spec.default_split
@@ -142,7 +161,7 @@ def prepare_split(request: RunRequest, progress: Progress) -> tuple[SplitViews, 
         saved = Split.from_json(manifest.read_text())
         if saved.split_id != split.split_id:  # pragma: no cover - id is the content hash
             raise ZshbenchError(f"saved split {manifest} differs from the one made now")
-    else:
+    elif write_manifest:
         atomic_write_text(manifest, split.to_json())
     progress.log(
         f"{imageset.name} split {split.split_id}: {len(split.train_ids)} train, "
@@ -173,11 +192,22 @@ def _encode(
     return signs
 
 
-def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
-    """Run every (bits, seed) of ``request``; returns the record paths (existing ones too)."""
-    from .evaluation.codes import pack_codes
-    from .evaluation.metrics import evaluate
+def artifact_files(folder: Path | None) -> list[str]:
+    """Files a method wrote under its artifact folder, relative and sorted ([] if none)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
+
+def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
+    """Run every (bits, seed) of ``request``; returns the record paths (existing ones too).
+
+    Under torchrun (WORLD_SIZE > 1) this joins the process group, runs in step with the other
+    ranks and returns the same paths on every rank; only rank 0 writes them and logs.
+    """
+    world = world_from_env()
+    if not world.is_main:
+        progress = Progress()  # one log and one set of bars, from rank 0
     progress = progress or Progress()
     plugins = load_plugins()
     for broken in plugins.broken:
@@ -195,98 +225,148 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     method_cls = method_spec.load()
     method_cls(request.bits[0], **request.options)  # bad options fail before data loads
     device = resolve_device(request.device)
-    views, _ = prepare_split(request, progress)
-    split = views.split
-    run_name = request.run_name or default_run_name(request.method, request.options)
-    written = []
-    for bits in request.bits:
-        for seed in request.seeds:
-            path = record_path(
-                request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
-                request.ties, request.topk,
-            )  # fmt: skip
-            if path.exists() and not request.overwrite:
-                progress.log(
-                    f"{run_name} {bits} bits seed {seed}: done already, skipped "
-                    "(--overwrite redoes it)"
-                )
-                written.append(path)
-                continue
-            seed_everything(seed)
-            context = RunContext(
-                device=device,
-                seed=seed,
-                progress=progress,
-                checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
-                encoder=request.encoder,
-                encoder_options=request.encoder_options,
-            )
-            method = method_cls(bits, **request.options)
-            label = f"{run_name} {bits} bits seed {seed}"
-            started = time.perf_counter()
-            with progress.task(f"train {label}"):
-                method.fit(views.train_data(request.topk), context)
-            fitted = time.perf_counter()
-            query_codes = _encode(
-                method, views.query_view(), context, bits, request.method, "queries"
-            )
-            db_codes = _encode(
-                method, views.database_view(), context, bits, request.method, "database"
-            )
-            encoded = time.perf_counter()
-            metrics = evaluate(
-                query_codes,
-                views.query_labels,
-                db_codes,
-                views.database_labels,
-                topk=request.topk,
-                ties=request.ties,
-                seed=seed,
-                device=device,
-            )
-            evaluated = time.perf_counter()
-            curves = {key: metrics.pop(key) for key in ("pr_curve", "p_at_n", "r_at_n")}
-            record = {
-                "method": request.method,
-                "run_name": run_name,
-                "method_source": plugins.methods.source(request.method),
-                "method_family": method_spec.family,
-                "dataset": split.dataset,
-                "split": split.summary(),
-                "bits": bits,
-                "seed": seed,
-                "config": method.config(),
-                "encoder": request.encoder,
-                "tie_policy": request.ties,
-                "topk": request.topk,
-                "metrics": metrics,
-                "curves": curves,
-                "timings": {
-                    "fit_s": round(fitted - started, 4),
-                    "encode_s": round(encoded - fitted, 4),
-                    "evaluate_s": round(evaluated - encoded, 4),
-                },
-                "environment": environment(device),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-            if request.save_codes:
-                codes_path = path.with_suffix(".codes.npz")
-                temporary = codes_path.with_name(f".{codes_path.name}.tmp.npz")
-                np.savez_compressed(
-                    temporary,
-                    query_codes=pack_codes(query_codes),
-                    db_codes=pack_codes(db_codes),
-                    bits=np.array(bits),
-                    query_labels=views.query_labels,
-                    db_labels=views.database_labels,
-                )
-                temporary.replace(codes_path)
-                record["codes_file"] = codes_path.name
-            write_record(path, record)
-            key = next(k for k in metrics if k.startswith("map@"))
+    world = init_distributed(device)
+    try:
+        if world.distributed and not getattr(method_cls, "supports_distributed", False):
             progress.log(
-                f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s"
-                " training)"
+                f"warning: {request.method} does not support distributed training; each of "
+                f"the {world.world_size} processes trains the whole method itself "
+                "(no data parallelism)"
+            )
+        return _run_all(
+            request, progress, plugins, method_spec, method_cls,
+            rank_device(device, world), world,
+        )  # fmt: skip
+    finally:
+        shutdown(world)
+
+
+def _run_all(
+    request: RunRequest,
+    progress: Progress,
+    plugins: Any,
+    method_spec: Any,
+    method_cls: type[HashingMethod],
+    device: str,
+    world: WorldInfo,
+) -> list[Path]:
+    """The (bits, seed) loop of :func:`run`, on one rank."""
+    from .evaluation.codes import pack_codes
+    from .evaluation.metrics import evaluate
+
+    views, _ = prepare_split(request, progress, write_manifest=world.is_main)
+    split = views.split
+    main_split_id = broadcast_object(split.split_id, world)
+    if main_split_id != split.split_id:
+        raise ZshbenchError(
+            f"rank {world.rank} made split {split.split_id}, rank 0 made {main_split_id}",
+            "Every process must see the same data set; check --data-root on each node.",
+        )
+    run_name = request.run_name or default_run_name(request.method, request.options)
+    jobs = [
+        (bits, seed, record_path(
+            request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
+            request.ties, request.topk,
+        ))
+        for bits in request.bits
+        for seed in request.seeds
+    ]  # fmt: skip
+    # Rank 0 alone looks at the disk, so a record it writes meanwhile never splits the ranks.
+    done = broadcast_object(
+        [path.exists() and not request.overwrite for _, _, path in jobs] if world.is_main else [],
+        world,
+    )
+    written = []
+    for (bits, seed, path), skip in zip(jobs, done, strict=True):
+        if skip:
+            progress.log(
+                f"{run_name} {bits} bits seed {seed}: done already, skipped (--overwrite redoes it)"
             )
             written.append(path)
+            continue
+        seed_everything(seed)
+        context = RunContext(
+            device=device,
+            seed=seed,
+            progress=progress,
+            checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
+            encoder=request.encoder,
+            encoder_options=request.encoder_options,
+            rank=world.rank,
+            world_size=world.world_size,
+            artifact_dir=path.with_name(path.stem + "-files"),
+        )
+        method = method_cls(bits, **request.options)
+        label = f"{run_name} {bits} bits seed {seed}"
+        started = time.perf_counter()
+        with progress.task(f"train {label}"):
+            method.fit(views.train_data(request.topk), context)
+        fitted = time.perf_counter()
+        barrier(world)  # every rank has trained, so every rank's artifacts are written
+        if not world.is_main:
+            barrier(world)  # while rank 0 encodes, evaluates and writes the record
+            written.append(path)
+            continue
+        query_codes = _encode(method, views.query_view(), context, bits, request.method, "queries")
+        db_codes = _encode(method, views.database_view(), context, bits, request.method, "database")
+        encoded = time.perf_counter()
+        artifacts = artifact_files(context.artifact_dir)
+        metrics = evaluate(
+            query_codes,
+            views.query_labels,
+            db_codes,
+            views.database_labels,
+            topk=request.topk,
+            ties=request.ties,
+            seed=seed,
+            device=device,
+        )
+        evaluated = time.perf_counter()
+        curves = {key: metrics.pop(key) for key in ("pr_curve", "p_at_n", "r_at_n")}
+        record = {
+            "method": request.method,
+            "run_name": run_name,
+            "method_source": plugins.methods.source(request.method),
+            "method_family": method_spec.family,
+            "dataset": split.dataset,
+            "split": split.summary(),
+            "bits": bits,
+            "seed": seed,
+            "config": method.config(),
+            "encoder": request.encoder,
+            "tie_policy": request.ties,
+            "topk": request.topk,
+            "metrics": metrics,
+            "curves": curves,
+            "timings": {
+                "fit_s": round(fitted - started, 4),
+                "encode_s": round(encoded - fitted, 4),
+                "evaluate_s": round(evaluated - encoded, 4),
+            },
+            "environment": environment(device),
+            "distributed": world.summary(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        if artifacts:
+            record["artifacts"] = artifacts
+        if request.save_codes:
+            codes_path = path.with_suffix(".codes.npz")
+            temporary = codes_path.with_name(f".{codes_path.name}.tmp.npz")
+            np.savez_compressed(
+                temporary,
+                query_codes=pack_codes(query_codes),
+                db_codes=pack_codes(db_codes),
+                bits=np.array(bits),
+                query_labels=views.query_labels,
+                db_labels=views.database_labels,
+            )
+            temporary.replace(codes_path)
+            record["codes_file"] = codes_path.name
+        write_record(path, record)
+        key = next(k for k in metrics if k.startswith("map@"))
+        progress.log(
+            f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s training)"
+        )
+        barrier(world)
+        written.append(path)
     return written
