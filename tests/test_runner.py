@@ -142,3 +142,16 @@ def test_other_tie_policies_get_their_own_records(plugins, tmp_path):
     assert json.loads(other.read_text())["tie_policy"] == "index"
     assert json.loads(default.read_text())["tie_policy"] == "expected"
     assert "map@all" in json.loads(other.read_text())["metrics"]
+
+
+def test_save_codes_writes_packed_codes_beside_a_fresh_record(plugins, tmp_path):
+    from zshbench.evaluation.codes import unpack_codes
+
+    request = _request(tmp_path)
+    request.save_codes = True
+    path = runner.run(request)[0]
+    record = json.loads(path.read_text())
+    saved = np.load(path.parent / record["codes_file"])
+    query = unpack_codes(saved["query_codes"], int(saved["bits"]))
+    assert query.shape == (len(saved["query_labels"]), 8)
+    assert set(np.unique(query)) <= {-1, 1}

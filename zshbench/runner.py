@@ -352,6 +352,7 @@ def _run_all(
         if request.save_codes:
             codes_path = path.with_suffix(".codes.npz")
             temporary = codes_path.with_name(f".{codes_path.name}.tmp.npz")
+            codes_path.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(
                 temporary,
                 query_codes=pack_codes(query_codes),

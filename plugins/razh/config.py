@@ -78,7 +78,10 @@ def table_dataset(dataset: str) -> str | None:
 
 
 def paper_alpha_beta(dataset: str, bits: int) -> tuple[float, float] | None:
-    """Table VIII's (α, β) for ``dataset`` at the nearest tabulated code length, or None."""
+    """Table VIII's (α, β) for ``dataset`` at the nearest tabulated code length, or None.
+
+    A code length halfway between two tabulated ones takes the shorter (36 → 24 bits).
+    """
     name = table_dataset(dataset)
     if name is None:
         return None

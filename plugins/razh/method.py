@@ -136,11 +136,21 @@ class RAZH(HashingMethod):
             parse_losses(o["losses"])
         except ValueError as error:
             raise ZshbenchError(f"{name}: {error}") from None
-        if not 0.0 <= float(o["mask_ratio"]) < 1.0:
+        if isinstance(o["mask_ratio"], (int, float)) and not 0.0 <= o["mask_ratio"] < 1.0:
             raise ZshbenchError(f"{name}: mask_ratio must be in [0, 1), not {o['mask_ratio']}")
         for key in ("epochs", "batch_size", "clusters", "img_size", "patch_size"):
-            if o[key] is not None and (not isinstance(o[key], int) or o[key] < 1):
-                raise ZshbenchError(f"{name}: {key} must be a positive integer, not {o[key]!r}")
+            value = o[key]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ZshbenchError(f"{name}: {key} must be a positive integer, not {value!r}")
+        for key in ("mask_ratio", "selection_temperature", "lr", "weight_decay", "alpha", "beta",
+                    "threshold"):  # fmt: skip
+            value = o[key]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise ZshbenchError(f"{name}: {key} must be a number, not {value!r}")
         if o["weights"] and o["pretrained_from_cache"]:
             raise ZshbenchError(f"{name}: give weights or pretrained_from_cache, not both")
         if self.bits < 1:
@@ -157,7 +167,9 @@ class RAZH(HashingMethod):
         native = _native_side(data.images)
         settings = razh_config.resolve(self.options, data.dataset, self.bits, native)
         settings["attributes"] = settings["attributes"] or self.attribute_source
-        self.resolved_ = {k: v for k, v in settings.items() if self.options.get(k) is None}
+        self.resolved_ = {
+            k: v for k, v in settings.items() if self.options.get(k) is None and v is not None
+        }
         self.settings_ = settings
         vectors = sets = texts = None
         if self.mixing == "aem":
@@ -348,6 +360,12 @@ class RAZH(HashingMethod):
     ) -> None:
         from .diagnostics import draw_matches
 
+        if self.net_ is None or self.net_.aem is None:
+            context.progress.log(
+                f"{self.method_name}: no attribute module, so no attribute matches to draw; "
+                "diagnostics skipped"
+            )
+            return
         folder = context.artifact_dir or (
             Path(context.checkpoint_dir) if context.checkpoint_dir else None
         )

@@ -98,7 +98,7 @@ class AttributeEmbedding(nn.Module):
         choice = F.one_hot(best, attributes.shape[0]).to(similarity.dtype)
         if self.straight_through and self.training:
             soft = torch.softmax(similarity / self.temperature, dim=-1)
-            choice = choice + soft - soft.detach()
+            choice = choice + (soft - soft.detach())  # exactly 0 forward: stays one-hot
         selected = choice.to(attributes.dtype) @ attributes  # A^(s)
         return self.to_visual_space(selected), best, best_similarity
 

@@ -1,0 +1,584 @@
+"""RAZH as a zshbench method (plugins/razh/method.py, config, attributes, backbone).
+
+* config: the paper's α/β table, its prefix and nearest-length rules, the two scales;
+* attributes: T^(i) from a binary or a continuous class-attribute matrix, readable class names;
+* backbone: an MAE-style checkpoint (encoder + decoder keys) loads into the timm ViT, a wrong
+  architecture or a pickled object is a one-line ZshbenchError;
+* end to end on the embedded ``digits`` data set through ``zshbench.runner.run`` for razh,
+  razh-c, razh-a, razh-d and razh-t, with a tiny ViT and the offline ``hashing`` text encoder:
+  records, codes, seen-class model selection that never loads a query image, the three
+  selection modes, diagnostics, option errors, a diverging loss, RAZH-F's fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from plugins.razh import config as razh_config  # noqa: E402
+from plugins.razh import method as razh_method  # noqa: E402
+from plugins.razh.attributes import (  # noqa: E402
+    attribute_inputs,
+    class_attribute_sets,
+    readable_class_name,
+)
+from plugins.razh.backbone import build_encoder  # noqa: E402
+from plugins.razh.method import RAZH  # noqa: E402
+from zshbench import runner  # noqa: E402
+from zshbench.datasets.base import ArrayImageSource  # noqa: E402
+from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
+from zshbench.method import Progress, RunContext, TrainData  # noqa: E402
+from zshbench.results import iter_records  # noqa: E402
+
+VARIANTS = ["razh", "razh-c", "razh-a", "razh-d", "razh-t"]
+# A ViT of 16-d width and one block on digits' 8×8 images (2×2 patches), one epoch, no warm-up.
+TINY = {
+    "epochs": 1,
+    "pretrain_epochs": 0,
+    "batch_size": 64,
+    "embed_dim": 16,
+    "depth": 1,
+    "num_heads": 2,
+    "decoder_dim": 8,
+    "decoder_depth": 1,
+    "decoder_heads": 2,
+    "attribute_dim": 8,
+}
+# digits: 8 seen classes × 50 training images, 2 of them held out for validation
+TRAIN_IMAGES, FIT_IMAGES, QUERIES, DATABASE = 400, 300, 60, 1337
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: tiny ops gain nothing from two, and lose a lot on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_paper_alpha_beta_table():
+    assert razh_config.paper_alpha_beta("cub", 48) == (1.0, 0.001)
+    assert razh_config.paper_alpha_beta("awa2", 24) == (1.0, 1.0)
+    assert razh_config.paper_alpha_beta("cifar10", 128) == (0.001, 0.1)
+    # a data set named <name>-... uses <name>'s row
+    assert razh_config.table_dataset("cub-mini64") == "cub"
+    for bits in (24, 48, 64, 128):
+        assert razh_config.paper_alpha_beta("cub-mini64", bits) == razh_config.paper_alpha_beta(
+            "cub", bits
+        )
+    assert razh_config.paper_alpha_beta("digits", 48) is None
+    assert razh_config.paper_alpha_beta("cubist", 48) is None  # a prefix, not a row
+    assert razh_config.table_dataset("digits") is None
+
+
+def test_paper_alpha_beta_nearest_code_length():
+    cub = {bits: razh_config.paper_alpha_beta("cub", bits) for bits in (24, 48, 64, 128)}
+    assert razh_config.paper_alpha_beta("cub", 32) == cub[24]  # 8 from 24, 16 from 48
+    assert razh_config.paper_alpha_beta("cub", 16) == cub[24]
+    assert razh_config.paper_alpha_beta("cub", 60) == cub[64]
+    assert razh_config.paper_alpha_beta("cub", 512) == cub[128]
+    # ties (36: 12 from 24 and 48; 56: 8 from 48 and 64; 96) go to the shorter code
+    assert razh_config.paper_alpha_beta("cub", 36) == cub[24]
+    assert razh_config.paper_alpha_beta("cub", 56) == cub[48]
+    assert razh_config.paper_alpha_beta("cub", 96) == cub[64]
+
+
+def options(**given):
+    return {**RAZH.default_options, **given}
+
+
+def test_resolve_paper_scale():
+    awa2 = razh_config.resolve(options(scale="paper"), "awa2", 48, native_size=None)
+    assert (awa2["model"], awa2["img_size"], awa2["patch_size"]) == (
+        "vit_base_patch16_224",
+        224,
+        16,
+    )
+    assert (awa2["decoder_dim"], awa2["decoder_depth"], awa2["decoder_heads"]) == (512, 8, 16)
+    assert (awa2["lr"], awa2["weight_decay"], awa2["epochs"]) == (6e-6, 0.5, 70)
+    assert (awa2["alpha"], awa2["beta"]) == (0.5, 0.001)  # Table VIII, AWA2 48 bits
+    assert awa2["threshold"] == 0.1 and awa2["clusters"] == 9
+    awa2_long = razh_config.resolve(options(scale="paper"), "awa2", 128, native_size=None)
+    assert awa2_long["epochs"] == 50 and awa2_long["clusters"] == 25
+    assert awa2_long["threshold"] == 0.2
+    cub = razh_config.resolve(options(scale="paper"), "cub-mini64", 24, native_size=64)
+    assert (cub["img_size"], cub["lr"], cub["epochs"]) == (224, 2e-5, 200)
+    # a given option wins over the scale and the table
+    given = razh_config.resolve(options(scale="paper", lr=1e-4, alpha=0.3), "awa2", 48, None)
+    assert (given["lr"], given["alpha"], given["beta"]) == (1e-4, 0.3, 0.001)
+
+
+def test_resolve_cpu_scale_geometry():
+    assert razh_config.cpu_geometry(8) == (8, 2)
+    assert razh_config.cpu_geometry(64) == (64, 16)
+    assert razh_config.cpu_geometry(None) == (64, 16)
+    assert razh_config.cpu_geometry(500) == (64, 16)  # at most 64 px
+    assert razh_config.cpu_geometry(30) == (28, 7)  # a multiple of the 4×4 grid
+    digits = razh_config.resolve(options(), "digits", 16, native_size=8)
+    assert (digits["img_size"], digits["patch_size"]) == (8, 2)
+    assert (digits["alpha"], digits["beta"]) == (1.0, 1.0)  # not in the paper's tables
+    assert digits["clusters"] == 4  # a quarter of the 16 patches
+    cub = razh_config.resolve(options(), "cub-mini64", 48, native_size=64)
+    assert (cub["img_size"], cub["patch_size"], cub["model"]) == (64, 16, "vit_tiny_patch16_224")
+    assert (cub["alpha"], cub["beta"]) == (1.0, 0.001)
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def train_data(class_attributes=None, binary=None, names=None) -> TrainData:
+    count = len(class_attributes if class_attributes is not None else binary)
+    width = np.asarray(class_attributes if class_attributes is not None else binary).shape[1]
+    return TrainData(
+        images=None,
+        labels=np.zeros(0, dtype=np.int64),
+        class_names=names or [f"{i:03d}.Class_{i}" for i in range(count)],
+        attribute_names=[f"attribute {j}" for j in range(width)],
+        class_attributes=None if class_attributes is None else np.asarray(class_attributes),
+        binary_class_attributes=None if binary is None else np.asarray(binary),
+        validation=None,
+        dataset="toy",
+    )
+
+
+def test_class_attribute_sets_use_the_binary_matrix_when_present():
+    continuous = [[0.9, 0.8, 0.1], [0.0, 0.7, 0.9]]
+    binary = [[0, 0, 1], [1, 0, 0]]  # deliberately unlike the continuous one
+    sets = class_attribute_sets(train_data(continuous, binary))
+    assert sets.tolist() == [[False, False, True], [True, False, False]]
+    # a cut asks for the continuous matrix instead
+    cut = class_attribute_sets(train_data(continuous, binary), cut=0.75)
+    assert cut.tolist() == [[True, True, False], [False, False, True]]
+
+
+def test_class_attribute_sets_cut_a_continuous_matrix_at_its_mean():
+    values = [  # multiples of 1/16, so the cut is exact in binary floating point
+        [1.0, 0.0, 0.75, 0.25],
+        [0.25, 0.875, 0.5, 0.0],
+        [0.125, 0.25, 0.0, 0.3125],  # nothing above the cut: keeps its strongest, attribute 3
+    ]
+    # mean of all 12 values = (2.0 + 1.625 + 0.6875) / 12 = 0.359375
+    sets = class_attribute_sets(train_data(values))
+    assert sets.tolist() == [
+        [True, False, True, False],
+        [False, True, True, False],
+        [False, False, False, True],
+    ]
+    assert sets.dtype == bool and sets.any(axis=1).all()
+
+
+def test_class_attribute_sets_treat_minus_one_as_missing():
+    values = [
+        [-1.0, -1.0, 1.0, 0.4],
+        [0.6, 0.2, -1.0, 0.8],
+    ]
+    # observed mean = (1 + 0.4 + 0.6 + 0.2 + 0.8) / 5 = 0.6 (counting the -1s it would be 0)
+    sets = class_attribute_sets(train_data(values))
+    assert sets.tolist() == [[False, False, True, False], [False, False, False, True]]
+
+
+def test_no_attributes_is_a_clear_error():
+    data = train_data(binary=[[1]])
+    data.binary_class_attributes = None
+    with pytest.raises(ZshbenchError, match="razh-t"):
+        class_attribute_sets(data)
+
+
+def test_readable_class_names():
+    assert readable_class_name("006.Least_Auklet") == "Least Auklet"
+    assert readable_class_name("persian+cat") == "persian cat"
+    assert readable_class_name("zero") == "zero"
+
+
+def test_attribute_inputs_for_attributes_and_class_names():
+    data = train_data(binary=[[1, 0, 1], [0, 1, 0]], names=["001.Black_Tern", "002.Sooty_Tern"])
+    context = RunContext(encoder="hashing")
+    vectors, sets, texts = attribute_inputs(data, context, "attributes")
+    assert texts == ["attribute 0", "attribute 1", "attribute 2"]
+    assert vectors.shape[0] == 3 and vectors.dtype == np.float32
+    assert sets.tolist() == [[True, False, True], [False, True, False]]
+    vectors, sets, texts = attribute_inputs(data, context, "class-names")  # RAZH-T
+    assert texts == ["Black Tern", "Sooty Tern"]
+    assert vectors.shape[0] == 2 and sets.tolist() == [[True, False], [False, True]]
+    with pytest.raises(ZshbenchError, match="class-names"):
+        attribute_inputs(data, context, "names")
+
+
+# --------------------------------------------------------------------------- backbone
+
+ENCODER = {
+    "model": "vit_tiny_patch16_224",
+    "img_size": 8,
+    "patch_size": 2,
+    "embed_dim": 16,
+    "depth": 1,
+    "num_heads": 2,
+}
+
+
+def vit(seed: int, **changes):
+    settings = {**ENCODER, **changes}
+    name = settings.pop("model")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return timm.create_model(name, pretrained=False, num_classes=0, in_chans=3, **settings)
+
+
+def test_mae_checkpoint_loads_the_encoder_and_ignores_the_decoder(tmp_path):
+    original = vit(seed=11)
+    state = dict(original.state_dict())
+    state.update(  # what MAE's pre-training checkpoint holds besides the encoder
+        {
+            "mask_token": torch.randn(1, 1, 8),
+            "decoder_embed.weight": torch.randn(8, 16),
+            "decoder_embed.bias": torch.randn(8),
+            "decoder_pos_embed": torch.randn(1, 17, 8),
+            "decoder_blocks.0.norm1.weight": torch.randn(8),
+            "decoder_norm.weight": torch.randn(8),
+            "decoder_pred.weight": torch.randn(12, 8),
+        }
+    )
+    path = tmp_path / "mae.pth"
+    torch.save({"model": state}, path)  # MAE wraps its state dict in {"model": ...}
+    encoder, mean, std = build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+    loaded = encoder.state_dict()
+    assert set(loaded) == set(original.state_dict())
+    for key, value in original.state_dict().items():
+        assert torch.equal(loaded[key], value), key
+    assert len(mean) == len(std) == 3
+    # without weights the same settings give a different (random) encoder
+    untrained, _, _ = build_encoder(dict(ENCODER), seed=0)
+    assert not torch.equal(untrained.state_dict()["pos_embed"], original.state_dict()["pos_embed"])
+
+
+def test_checkpoint_at_another_image_size_is_resampled(tmp_path):
+    """timm's checkpoint filter adapts position embeddings (MAE's 224 px to another size)."""
+    original = vit(seed=3, img_size=16)  # 8×8 grid of positions
+    path = tmp_path / "mae16.pth"
+    torch.save(original.state_dict(), path)
+    encoder, _, _ = build_encoder({**ENCODER, "weights": str(path)}, seed=0)  # 4×4 grid
+    assert encoder.pos_embed.shape == (1, 17, 16)
+    assert torch.equal(encoder.blocks[0].attn.qkv.weight, original.blocks[0].attn.qkv.weight)
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"depth": 2}, ["does not fit", "unexpected keys", "blocks.1"]),
+        ({"embed_dim": 32}, ["does not fit", "another shape"]),
+    ],
+    ids=["deeper", "wider"],
+)
+def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path, changes, words):
+    path = tmp_path / "other.pth"
+    torch.save(vit(seed=0, **changes).state_dict(), path)
+    with pytest.raises(ZshbenchError) as info:
+        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_checkpoint_of_another_model_family_is_a_clear_error(tmp_path):
+    path = tmp_path / "cnn.pth"
+    torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3), "fc.weight": torch.zeros(2, 8)}, path)
+    with pytest.raises(ZshbenchError, match="missing keys.*unexpected keys"):
+        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "pickled.pth"
+    torch.save({"model": vit(seed=0)}, path)  # a whole module, not tensors
+    with pytest.raises(ZshbenchError, match="weights_only") as info:
+        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_or_non_vit_model_is_a_clear_error():
+    with pytest.raises(ZshbenchError, match="no model"):
+        build_encoder({**ENCODER, "model": "no_such_vit_xyz"}, seed=0)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+class Recorder(Progress):
+    """A silent Progress that keeps the log lines."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.fixture
+def registered():
+    """The razh methods come through the installed entry points, as for a user."""
+    from zshbench.plugin_manager import load_plugins
+
+    names = load_plugins().methods.names()
+    if not set(VARIANTS) <= set(names):
+        pytest.fail(
+            f"razh methods are not registered (found {names}): the installed metadata predates "
+            "plugins/razh; reinstall with pip install -e . (a stale zshbench.egg-info in the "
+            "working directory shadows the installed one under python -m pytest)"
+        )
+
+
+@pytest.fixture
+def spy(monkeypatch, registered):
+    """Records what RAZH's fit receives and loads, and what its encode returns."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    seen = {"in_fit": False, "fit_loaded": set(), "codes": [], "fits": 0}
+    fit, encode = RAZH.fit, RAZH.encode
+    load_many, load_stack = ArrayImageSource.load_many, ArrayImageSource.load_stack
+
+    def spy_fit(self, data, context):
+        seen.update(method=self, data=data, context=context, in_fit=True)
+        seen["fits"] += 1
+        try:
+            return fit(self, data, context)
+        finally:
+            seen["in_fit"] = False
+
+    def spy_encode(self, images, context):
+        codes = encode(self, images, context)
+        if not seen["in_fit"]:
+            seen["codes"].append(codes)
+        return codes
+
+    def remember(indices):
+        if seen["in_fit"]:
+            seen["fit_loaded"].update(int(i) for i in np.asarray(indices).ravel())
+
+    def spy_load_many(self, indices):
+        remember(indices)
+        return load_many(self, indices)
+
+    def spy_load_stack(self, indices):
+        remember(indices)
+        return load_stack(self, indices)
+
+    monkeypatch.setattr(RAZH, "fit", spy_fit)
+    monkeypatch.setattr(RAZH, "encode", spy_encode)
+    monkeypatch.setattr(ArrayImageSource, "load_many", spy_load_many)
+    monkeypatch.setattr(ArrayImageSource, "load_stack", spy_load_stack)
+    return seen
+
+
+def request(tmp_path, method: str = "razh", **given) -> runner.RunRequest:
+    return runner.RunRequest(
+        method=method,
+        dataset="digits",
+        bits=[16],
+        seeds=[0],
+        device="cpu",
+        results_dir=tmp_path,
+        encoder="hashing",
+        options={**TINY, **given},
+    )
+
+
+def run(tmp_path, method: str = "razh", progress: Progress | None = None, **given):
+    paths = runner.run(request(tmp_path, method, **given), progress)
+    assert len(paths) == 1 and paths[0].is_file()
+    return paths[0], json.loads(paths[0].read_text())
+
+
+@pytest.mark.parametrize("method", VARIANTS)
+def test_end_to_end_on_digits(tmp_path, spy, method):
+    path, record = run(tmp_path, method)
+    assert record["method"] == method and record["bits"] == 16
+    assert [p for p, _ in iter_records(tmp_path)] == [path]
+    assert any(key.startswith("map@") for key in record["metrics"])
+    assert record["encoder"] == "hashing"
+
+    # the method's own codes: ±1, one row per query / database image, 16 bits
+    query_codes, db_codes = spy["codes"]
+    assert query_codes.shape == (QUERIES, 16) and db_codes.shape == (DATABASE, 16)
+    for codes in (query_codes, db_codes):
+        assert set(np.unique(codes).tolist()) == {-1, 1}
+
+    training = record["config"]["training"]
+    assert training["selection"] == "checkpoint"
+    assert training["best_epoch"] == 1 and training["epochs_run"] == 1
+    assert training["world_size"] == 1 and training["finetune_epochs"] == 0
+    resolved = record["config"]["resolved"]
+    assert (resolved["img_size"], resolved["patch_size"]) == (8, 2)
+
+    # the validation curve is the seen-class validation task's mAP of the kept network ...
+    method_object, data, context = spy["method"], spy["data"], spy["context"]
+    assert training["validation_curve"] == [[1, training["best_validation_map"]]]
+    again = data.validation.evaluate(lambda view: method_object.encode(view, context))
+    assert again == pytest.approx(training["best_validation_map"], abs=1e-12)
+    # ... and fit loaded training and validation images but never a query image
+    views, _ = runner.prepare_split(request(tmp_path, method), Progress())
+    loaded = spy["fit_loaded"]
+    assert set(views.train.tolist()) <= loaded
+    assert set(views.val_query.tolist()) <= loaded and set(views.val_database.tolist()) <= loaded
+    assert loaded.isdisjoint(views.query.tolist())
+    assert not set(views.query.tolist()) & set(views.val_database.tolist())  # sanity
+
+    net = method_object.net_
+    losses = training["final_losses"]
+    assert np.isfinite(list(losses.values())).all()
+    if method in ("razh", "razh-c", "razh-t"):
+        assert net.aem is not None and {"hal", "replaced"} <= set(losses)
+        assert net.clustering is (method != "razh-c")
+    if method == "razh-t":  # class names are the attributes, one per class
+        seen_names = [c.replace("_", " ") for c in data.class_names]
+        assert method_object.attribute_texts_ == seen_names
+        assert net.aem.class_attributes.tolist() == np.eye(8, dtype=bool).tolist()
+    if method == "razh":
+        assert method_object.attribute_texts_ == data.attribute_names
+    if method == "razh-a":
+        assert net.aem is None and net.mixing is None and "hal" not in losses
+    if method == "razh-d":
+        assert net.aem is None and net.mixing == "random" and "hal" in losses
+
+
+@pytest.fixture
+def train_calls(monkeypatch):
+    """Every call of training.train that RAZH's fit makes: (label, images, validated)."""
+    calls = []
+    real = razh_method.train
+
+    def spy_train(net, images, labels, *args, validate=None, label="train", **kwargs):
+        calls.append((label, len(images), validate is not None))
+        return real(net, images, labels, *args, validate=validate, label=label, **kwargs)
+
+    monkeypatch.setattr(razh_method, "train", spy_train)
+    return calls
+
+
+def test_selection_retrain_trains_twice(tmp_path, spy, train_calls):
+    _, record = run(tmp_path, selection="retrain")
+    training = record["config"]["training"]
+    assert training["selection"] == "retrain"
+    assert training["epochs_run"] == 2  # one selection epoch + one retraining epoch
+    assert training["best_epoch"] == 1 and len(training["validation_curve"]) == 1
+    assert [(images, validated) for _, images, validated in train_calls] == [
+        (FIT_IMAGES, True),  # seen classes minus the validation classes, validated
+        (TRAIN_IMAGES, False),  # then all seen classes for the chosen number of epochs
+    ]
+
+
+def test_selection_none_trains_on_all_seen_images(tmp_path, spy, train_calls):
+    views, _ = runner.prepare_split(request(tmp_path), Progress())
+    _, record = run(tmp_path, selection="none")
+    training = record["config"]["training"]
+    assert training["selection"] == "none" and training["epochs_run"] == 1
+    assert training["best_epoch"] == 1 and training["best_validation_map"] is None
+    assert training["validation_curve"] == []
+    assert [(images, validated) for _, images, validated in train_calls] == [(TRAIN_IMAGES, False)]
+    assert spy["fit_loaded"].isdisjoint(views.val_query.tolist())  # no validation needed
+
+
+def test_pretrain_epochs_run_a_reconstruction_warm_up(tmp_path, spy, train_calls):
+    _, record = run(tmp_path, selection="none", pretrain_epochs=1)
+    assert [label for label, _, _ in train_calls] == ["reconstruction warm-up", "train"]
+    assert record["config"]["pretrain_epochs"] == 1
+
+
+def test_diagnostics_write_a_png_listed_in_the_record(tmp_path, spy):
+    progress = Recorder()
+    path, record = run(tmp_path, "razh", progress=progress, diagnostics=2)
+    picture = path.with_name(path.stem + "-files") / "attribute-matches.png"
+    assert picture.is_file() and picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert record["artifacts"] == ["attribute-matches.png"]
+    assert any("diagnostics written" in line for line in progress.lines)
+
+
+def test_diagnostics_for_razh_c(tmp_path, spy):
+    path, record = run(tmp_path, "razh-c", diagnostics=1)
+    assert record["artifacts"] == ["attribute-matches.png"]
+
+
+@pytest.mark.parametrize("method", ["razh-a", "razh-d"])
+def test_diagnostics_without_attribute_module_are_skipped(tmp_path, spy, method):
+    progress = Recorder()
+    path, record = run(tmp_path, method, progress=progress, diagnostics=2)
+    assert "artifacts" not in record
+    assert any("diagnostics" in line and "skip" in line for line in progress.lines)
+
+
+@pytest.mark.parametrize(
+    "given, words",
+    [
+        ({"losses": "cls+h+rek"}, ["losses", "cls, h, rec"]),
+        ({"losses": ""}, ["losses"]),
+        ({"mask_ratio": 1.0}, ["mask_ratio", "[0, 1)"]),
+        ({"scale": "huge"}, ["scale", "cpu", "paper"]),
+        ({"selection": "x"}, ["selection", "checkpoint", "retrain", "none"]),
+        ({"epochs": 0}, ["epochs", "positive integer"]),
+        ({"epochs": True}, ["epochs", "positive integer"]),
+        ({"mask_ratio": "half"}, ["mask_ratio", "number"]),
+        ({"weights": "w.pth", "pretrained_from_cache": True}, ["not both"]),
+        ({"epoch": 3}, ["no option epoch"]),
+    ],
+)
+def test_bad_options_are_one_line_errors(given, words):
+    with pytest.raises(ZshbenchError) as info:
+        RAZH(16, **given)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_bad_option_fails_before_any_data_is_loaded(tmp_path, spy):
+    with pytest.raises(ZshbenchError, match="losses"):
+        runner.run(request(tmp_path, "razh-c", losses="cls+x"))
+    assert spy["fits"] == 0 and list(iter_records(tmp_path)) == []
+
+
+@pytest.mark.parametrize("cause", ["lr", "nan-loss"])
+def test_diverging_loss_is_a_training_error_and_writes_no_record(tmp_path, spy, monkeypatch, cause):
+    given = {"selection": "none"}
+    if cause == "lr":
+        given["lr"] = 1e30
+    else:
+        from plugins.razh import training
+
+        monkeypatch.setattr(
+            training, "classification_loss", lambda logits, labels: logits.sum() * float("nan")
+        )
+    with pytest.raises(TrainingError) as info:
+        runner.run(request(tmp_path, **given))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "the loss became nan" in message and "Lower the learning rate" in message
+    assert list(iter_records(tmp_path)) == []
+    assert not list(tmp_path.rglob("bits16-seed0.json"))
+
+
+def test_razh_f_fine_tunes_the_encoder_first(tmp_path, spy, monkeypatch):
+    finetuned = []
+    real = razh_method.supervised_finetune
+
+    def spy_finetune(net, images, labels, num_classes, *args, **kwargs):
+        before = net.encoder.blocks[0].attn.qkv.weight.detach().clone()
+        history = real(net, images, labels, num_classes, *args, **kwargs)
+        after = net.encoder.blocks[0].attn.qkv.weight.detach()
+        finetuned.append((len(images), num_classes, not torch.equal(before, after)))
+        return history
+
+    monkeypatch.setattr(razh_method, "supervised_finetune", spy_finetune)
+    progress = Recorder()
+    _, record = run(tmp_path, progress=progress, finetune_epochs=1, selection="none")
+    assert record["config"]["training"]["finetune_epochs"] == 1
+    assert len(finetuned) == 1
+    assert finetuned[0] == (TRAIN_IMAGES, 8, True)  # all seen images, 8 classes, weights moved
+    assert any("class-supervised fine-tuning epoch 1" in line for line in progress.lines)
