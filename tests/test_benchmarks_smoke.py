@@ -29,3 +29,30 @@ def test_bench_evaluation_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert " NO " not in output and "NO (" not in output
     for policy in ("expected (exact)", "random, seeds 0-4", "index, database in class order"):
         assert policy in output
+
+
+def _load(name: str):
+    path = BENCHMARK.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_razh_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both steps run at both CPU geometries; the table has a row for each."""
+    status = _load("bench_razh_step").main(["--quick", "--device", "cpu", "--steps", "1"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    for geometry in ("digits 8 px", "cub-mini64 64 px"):
+        for step in ("supervised ViT", "RAZH (Eq. 16)"):
+            assert any(geometry in line and step in line for line in output.splitlines())
+
+
+def test_bench_razh_paper_scale_is_vit_b16_with_mae_decoder() -> None:
+    net, settings = _load("bench_razh_step").build("paper", "cub", 224, 64, 10, 20)
+    assert settings["model"] == "vit_base_patch16_224" and settings["img_size"] == 224
+    assert net.encoder.embed_dim == 768 and len(net.encoder.blocks) == 12
+    assert net.num_patches == 196 and len(net.decoder_blocks) == 8
+    assert net.decoder_embed.out_features == 512
