@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bits", type=int, default=64)
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None, help="override every batch size")
     parser.add_argument("--quick", action="store_true", help="few steps (a smoke run)")
     parser.add_argument("--no-amp", action="store_true", help="fp32 on CUDA")
     args = parser.parse_args(argv)
@@ -150,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.bits} bits, {steps} timed steps")  # fmt: skip
     print(f"{'geometry':28} {'step':16} {'batch':>5} {'ms/step':>9} {'img/s':>9} {'peak MB':>9}")
     for label, dataset, native, batch in geometries(args.scale):
-        if args.quick:
+        if args.batch:
+            batch = args.batch
+        elif args.quick:
             batch = min(batch, 8)
         for name, seconds, peak in bench_geometry(
             args.scale, dataset, native, batch, args.bits, device, amp, steps, warmup
