@@ -39,6 +39,14 @@ def cosine_kmeans(
     batch, count, _ = points.shape
     if not 1 <= clusters <= count:
         raise ValueError(f"clusters must be in [1, {count}] (patches per image), got {clusters}")
+    with torch.autocast(points.device.type, enabled=False):  # fp32 even inside bf16 training
+        return _cosine_kmeans(points, clusters, iterations, generator)
+
+
+def _cosine_kmeans(
+    points: torch.Tensor, clusters: int, iterations: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    batch, count, _ = points.shape
     unit = F.normalize(points.float(), dim=-1)
     # K' distinct starting patches per image: the first K' of a random permutation.
     noise = torch.rand(batch, count, generator=generator, device="cpu").to(points.device)
