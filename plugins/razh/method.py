@@ -66,6 +66,7 @@ class RAZH(HashingMethod):
     (a PNG beside the record).
     """
 
+    method_name: ClassVar[str] = "razh"
     supports_distributed: ClassVar[bool] = True
     mixing: ClassVar[str | None] = "aem"
     clustering: ClassVar[bool] = True
@@ -155,8 +156,6 @@ class RAZH(HashingMethod):
             raise ZshbenchError(f"{name}: give weights or pretrained_from_cache, not both")
         if self.bits < 1:
             raise ZshbenchError(f"{name}: bits must be positive")
-
-    method_name: ClassVar[str] = "razh"
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "resolved": self.resolved_, "training": self.training_}
@@ -290,6 +289,7 @@ class RAZH(HashingMethod):
             ],
             "final_losses": epochs_run[-1].losses if epochs_run else {},
             "finetune_epochs": len(finetune),
+            "pretrain_epochs": pretrain_epochs,
             "parameters": sum(p.numel() for p in net.parameters()),
         }
         if int(settings["diagnostics"]) > 0 and context.rank == 0:
