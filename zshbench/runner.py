@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import platform
 import random
@@ -37,7 +38,13 @@ from .distributed import (
 from .errors import TrainingError, ZshbenchError
 from .method import HashingMethod, ImageView, Progress, RunContext
 from .plugin_manager import load_plugins
-from .results import atomic_write_text, record_path, split_manifest_path, write_record
+from .results import (
+    atomic_write_bytes,
+    atomic_write_text,
+    record_path,
+    split_manifest_path,
+    write_record,
+)
 from .splits import Split, SplitViews, check_protocol_counts, make_split
 
 
@@ -351,17 +358,16 @@ def _run_all(
             record["artifacts"] = artifacts
         if request.save_codes:
             codes_path = path.with_suffix(".codes.npz")
-            temporary = codes_path.with_name(f".{codes_path.name}.tmp.npz")
-            codes_path.parent.mkdir(parents=True, exist_ok=True)
+            packed = io.BytesIO()
             np.savez_compressed(
-                temporary,
+                packed,
                 query_codes=pack_codes(query_codes),
                 db_codes=pack_codes(db_codes),
                 bits=np.array(bits),
                 query_labels=views.query_labels,
                 db_labels=views.database_labels,
             )
-            temporary.replace(codes_path)
+            atomic_write_bytes(codes_path, packed.getvalue())
             record["codes_file"] = codes_path.name
         write_record(path, record)
         key = next(k for k in metrics if k.startswith("map@"))
