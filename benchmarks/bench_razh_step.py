@@ -47,7 +47,7 @@ def build(scale: str, dataset: str, native: int, bits: int, classes: int, attrib
     options = {key: None for key in razh_config.CPU_SCALE} | {"scale": scale}
     settings = razh_config.resolve(options, dataset, bits, native)
     torch.manual_seed(0)
-    encoder, _, _ = build_encoder(settings, 0)
+    encoder, _, _ = build_encoder(settings)
     sets = torch.rand(classes, attributes) < 0.3
     sets[:, 0] = True
     aem = AttributeEmbedding(

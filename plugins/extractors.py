@@ -310,6 +310,38 @@ def load_backbone_weights(
     model.load_state_dict(state, strict=True)
 
 
+def create_timm_model(name: str, from_cache: bool = False, **kwargs: Any) -> Any:
+    """``timm.create_model(name, num_classes=0, **kwargs)`` with one-line errors.
+
+    ``from_cache`` loads timm's pretrained weights from the local Hugging Face cache only (the
+    hub is kept offline); an unknown name, bad keyword arguments or weights missing from the
+    cache each become a :class:`ZshbenchError` that says what to do.
+    """
+    import timm
+
+    try:
+        if from_cache:
+            with offline_hub():
+                return timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
+        return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+    except RuntimeError as error:
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "Unknown model" in text:
+            raise ZshbenchError(
+                f"timm has no model {name!r}", "List them with timm.list_models('vit*')."
+            ) from None
+        raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
+    except TypeError as error:
+        raise ZshbenchError(f"timm could not build {name!r} with {kwargs}: {error}") from None
+    except (OSError, ValueError) as error:
+        if not from_cache:
+            raise
+        raise ZshbenchError(
+            f"timm's pretrained weights for {name!r} are not in the local cache ({error})",
+            "Give a local checkpoint with weights=/path/to/file instead.",
+        ) from None
+
+
 class TimmExtractor(FeatureExtractor):
     """The pooled feature of a frozen timm backbone (``num_classes=0``), in eval mode.
 
@@ -353,7 +385,6 @@ class TimmExtractor(FeatureExtractor):
         """The frozen backbone (built once, on first use, then reused for every split part)."""
         if self._model is not None:
             return self._model
-        import timm
         import torch
 
         name = self.options["model"]
@@ -365,32 +396,9 @@ class TimmExtractor(FeatureExtractor):
                 "timm: both weights and pretrained_from_cache are set",
                 "Choose one source of weights.",
             )
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(context.seed)  # random init is reproducible
-                if from_cache:
-                    with offline_hub():
-                        model = timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
-                else:
-                    model = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-        except RuntimeError as error:
-            text = str(error).splitlines()[0] if str(error) else type(error).__name__
-            if "Unknown model" in text:
-                raise ZshbenchError(
-                    f"timm has no model {name!r}", "List them with timm.list_models('vit*')."
-                ) from None
-            raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
-        except TypeError as error:
-            raise ZshbenchError(
-                f"timm could not build {name!r} with model_kwargs {kwargs}: {error}"
-            ) from None
-        except (OSError, ValueError) as error:
-            if not from_cache:
-                raise
-            raise ZshbenchError(
-                f"timm's pretrained weights for {name!r} are not in the local cache ({error})",
-                "Give a local checkpoint with weights=/path/to/file instead.",
-            ) from None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)  # random init is reproducible
+            model = create_timm_model(name, from_cache, **kwargs)
         if weights:
             load_backbone_weights(model, weights, name)
         elif not from_cache and name not in _WARNED_UNTRAINED:

@@ -249,14 +249,14 @@ def test_mae_checkpoint_loads_the_encoder_and_ignores_the_decoder(tmp_path):
     )
     path = tmp_path / "mae.pth"
     torch.save({"model": state}, path)  # MAE wraps its state dict in {"model": ...}
-    encoder, mean, std = build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+    encoder, mean, std = build_encoder({**ENCODER, "weights": str(path)})
     loaded = encoder.state_dict()
     assert set(loaded) == set(original.state_dict())
     for key, value in original.state_dict().items():
         assert torch.equal(loaded[key], value), key
     assert len(mean) == len(std) == 3
     # without weights the same settings give a different (random) encoder
-    untrained, _, _ = build_encoder(dict(ENCODER), seed=0)
+    untrained, _, _ = build_encoder(dict(ENCODER))
     assert not torch.equal(untrained.state_dict()["pos_embed"], original.state_dict()["pos_embed"])
 
 
@@ -265,7 +265,7 @@ def test_checkpoint_at_another_image_size_is_resampled(tmp_path):
     original = vit(seed=3, img_size=16)  # 8×8 grid of positions
     path = tmp_path / "mae16.pth"
     torch.save(original.state_dict(), path)
-    encoder, _, _ = build_encoder({**ENCODER, "weights": str(path)}, seed=0)  # 4×4 grid
+    encoder, _, _ = build_encoder({**ENCODER, "weights": str(path)})  # 4×4 grid
     assert encoder.pos_embed.shape == (1, 17, 16)
     assert torch.equal(encoder.blocks[0].attn.qkv.weight, original.blocks[0].attn.qkv.weight)
 
@@ -282,7 +282,7 @@ def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path, changes, 
     path = tmp_path / "other.pth"
     torch.save(vit(seed=0, **changes).state_dict(), path)
     with pytest.raises(ZshbenchError) as info:
-        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+        build_encoder({**ENCODER, "weights": str(path)})
     message = str(info.value)
     assert "\n" not in message
     for word in words:
@@ -293,20 +293,20 @@ def test_checkpoint_of_another_model_family_is_a_clear_error(tmp_path):
     path = tmp_path / "cnn.pth"
     torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3), "fc.weight": torch.zeros(2, 8)}, path)
     with pytest.raises(ZshbenchError, match="missing keys.*unexpected keys"):
-        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+        build_encoder({**ENCODER, "weights": str(path)})
 
 
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "pickled.pth"
     torch.save({"model": vit(seed=0)}, path)  # a whole module, not tensors
     with pytest.raises(ZshbenchError, match="weights_only") as info:
-        build_encoder({**ENCODER, "weights": str(path)}, seed=0)
+        build_encoder({**ENCODER, "weights": str(path)})
     assert "\n" not in str(info.value)
 
 
 def test_unknown_or_non_vit_model_is_a_clear_error():
     with pytest.raises(ZshbenchError, match="no model"):
-        build_encoder({**ENCODER, "model": "no_such_vit_xyz"}, seed=0)
+        build_encoder({**ENCODER, "model": "no_such_vit_xyz"})
 
 
 # --------------------------------------------------------------------------- end to end

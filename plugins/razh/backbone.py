@@ -21,12 +21,11 @@ from zshbench.errors import ZshbenchError
 MAE_DECODER_PREFIXES = ("decoder_", "decoder.", "mask_token")
 
 
-def build_encoder(settings: dict[str, Any], seed: int) -> tuple[nn.Module, tuple, tuple]:
+def build_encoder(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
     """(timm ViT with no classifier head, input mean, input std) for the resolved settings."""
-    import timm
     from timm.data import resolve_model_data_config
 
-    from plugins.extractors import load_backbone_weights, offline_hub
+    from plugins.extractors import create_timm_model, load_backbone_weights
 
     name = settings["model"]
     kwargs: dict[str, Any] = {
@@ -37,29 +36,7 @@ def build_encoder(settings: dict[str, Any], seed: int) -> tuple[nn.Module, tuple
     for key in ("embed_dim", "depth", "num_heads"):
         if settings.get(key) is not None:
             kwargs[key] = int(settings[key])
-    from_cache = bool(settings.get("pretrained_from_cache"))
-    try:
-        if from_cache:
-            with offline_hub():
-                encoder = timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
-        else:
-            encoder = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-    except RuntimeError as error:
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "Unknown model" in text:
-            raise ZshbenchError(
-                f"timm has no model {name!r}", "List ViTs with timm.list_models('vit*')."
-            ) from None
-        raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
-    except TypeError as error:
-        raise ZshbenchError(f"timm could not build {name!r} with {kwargs}: {error}") from None
-    except (OSError, ValueError) as error:
-        if not from_cache:
-            raise
-        raise ZshbenchError(
-            f"timm's pretrained weights for {name!r} are not in the local cache ({error})",
-            "Give a local checkpoint with --option weights=/path/to/file instead.",
-        ) from None
+    encoder = create_timm_model(name, bool(settings.get("pretrained_from_cache")), **kwargs)
     if not hasattr(encoder, "patch_embed") or not hasattr(encoder, "blocks"):
         raise ZshbenchError(
             f"timm model {name!r} is not a Vision Transformer",

@@ -306,7 +306,7 @@ class RAZH(HashingMethod):
         """A freshly initialised network (seeded: every process builds the same one)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)
-            encoder, mean, std = build_encoder(settings, context.seed)
+            encoder, mean, std = build_encoder(settings)
             aem = None
             if self.mixing == "aem":
                 aem = AttributeEmbedding(
