@@ -15,6 +15,7 @@ seen classes for the chosen number of epochs; ``"none"`` trains on all seen clas
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -212,7 +213,7 @@ class RAZH(HashingMethod):
         if int(settings["finetune_epochs"]) > 0:
             finetune = supervised_finetune(
                 net, images, labels, data.num_classes, normalizer,
-                _replace(train_settings, epochs=int(settings["finetune_epochs"])), context,
+                replace(train_settings, epochs=int(settings["finetune_epochs"])), context,
             )  # fmt: skip
 
         warmup_args = {"alpha": 0.0, "beta": 1.0, "losses": frozenset({"rec"})}
@@ -224,7 +225,7 @@ class RAZH(HashingMethod):
             chosen = slice(None) if subset is None else subset
             train(
                 model, images[chosen], labels[chosen], normalizer, warmup_args,
-                _replace(train_settings, epochs=pretrain_epochs), context,
+                replace(train_settings, epochs=pretrain_epochs), context,
                 label="reconstruction warm-up",
             )  # fmt: skip
 
@@ -262,14 +263,12 @@ class RAZH(HashingMethod):
                 epochs = int(result.best_epoch or train_settings.epochs)
                 final = train(
                     net, images, labels, normalizer, objective_args,
-                    _replace(train_settings, epochs=epochs), context,
+                    replace(train_settings, epochs=epochs), context,
                     label="retrain (all seen classes)",
                 )  # fmt: skip
         self.net_ = net
         seconds = time.perf_counter() - started
-        epochs_run = [s for s in result.history] + (
-            [s for s in final.history] if final is not result else []
-        )
+        epochs_run = result.history + (final.history if final is not result else [])
         self.training_ = {
             "selection": selection,
             "best_epoch": result.best_epoch,
@@ -398,12 +397,6 @@ def _native_side(view: ImageView) -> int | None:
     if shape is None or shape[0] != shape[1]:
         return None
     return int(shape[0])
-
-
-def _replace(settings: TrainSettings, **changes: Any) -> TrainSettings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)
 
 
 class RAZHNoClustering(RAZH):

@@ -85,7 +85,9 @@ class Normalizer:
 
     def __call__(self, images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
         x = images.to(device, non_blocking=True).float().div_(255.0)
-        return (x - self.mean.to(device)) / self.std.to(device)
+        if self.mean.device != x.device:  # moved once, not on every batch
+            self.mean, self.std = self.mean.to(x.device), self.std.to(x.device)
+        return (x - self.mean) / self.std
 
 
 @torch.no_grad()
@@ -299,8 +301,8 @@ def train(
                     continue
                 x = normalizer(images[index], device)
                 if settings.hflip:
-                    flip = torch.rand(len(index), generator=generator) < 0.5
-                    x[flip.to(device)] = x[flip.to(device)].flip(-1)
+                    flip = (torch.rand(len(index), generator=generator) < 0.5).to(device)
+                    x[flip] = x[flip].flip(-1)
                 y = labels[index].to(device)
                 with autocast(context.device, settings.amp):
                     parts = objective(x, y, generator)
