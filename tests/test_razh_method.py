@@ -582,3 +582,21 @@ def test_razh_f_fine_tunes_the_encoder_first(tmp_path, spy, monkeypatch):
     assert len(finetuned) == 1
     assert finetuned[0] == (TRAIN_IMAGES, 8, True)  # all seen images, 8 classes, weights moved
     assert any("class-supervised fine-tuning epoch 1" in line for line in progress.lines)
+
+
+def test_razh_f_fine_tunes_every_network_on_the_images_it_trains_on(tmp_path, spy, monkeypatch):
+    """Selecting the epoch, the held-out validation classes are never seen with their labels;
+    the retrained network is fine-tuned too, on all seen classes."""
+    sizes = []
+    real = razh_method.supervised_finetune
+
+    def spy_finetune(net, images, *args, **kwargs):
+        sizes.append(len(images))
+        return real(net, images, *args, **kwargs)
+
+    monkeypatch.setattr(razh_method, "supervised_finetune", spy_finetune)
+    run(tmp_path / "checkpoint", finetune_epochs=1)
+    assert sizes == [FIT_IMAGES]
+    sizes.clear()
+    run(tmp_path / "retrain", finetune_epochs=1, selection="retrain")
+    assert sizes == [FIT_IMAGES, TRAIN_IMAGES]

@@ -209,25 +209,25 @@ class RAZH(HashingMethod):
         started = time.perf_counter()
         net = self._build(settings, data.num_classes, vectors, sets, context)
         normalizer = self.normalizer_
-        finetune = []
-        if int(settings["finetune_epochs"]) > 0:
-            finetune = supervised_finetune(
-                net, images, labels, data.num_classes, normalizer,
-                replace(train_settings, epochs=int(settings["finetune_epochs"])), context,
-            )  # fmt: skip
-
         warmup_args = {"alpha": 0.0, "beta": 1.0, "losses": frozenset({"rec"})}
         pretrain_epochs = int(settings["pretrain_epochs"] or 0)
+        finetune_epochs = int(settings["finetune_epochs"])
 
         def pretrain(model: RAZHNet, subset: torch.Tensor | None) -> None:
-            if pretrain_epochs <= 0:
-                return
+            """What comes before RAZH's own loss, on the images that training will see: the
+            class-supervised fine-tuning of RAZH-F, then the reconstruction warm-up."""
             chosen = slice(None) if subset is None else subset
-            train(
-                model, images[chosen], labels[chosen], normalizer, warmup_args,
-                replace(train_settings, epochs=pretrain_epochs), context,
-                label="reconstruction warm-up",
-            )  # fmt: skip
+            if finetune_epochs > 0:
+                supervised_finetune(
+                    model, images[chosen], labels[chosen], data.num_classes, normalizer,
+                    replace(train_settings, epochs=finetune_epochs), context,
+                )  # fmt: skip
+            if pretrain_epochs > 0:
+                train(
+                    model, images[chosen], labels[chosen], normalizer, warmup_args,
+                    replace(train_settings, epochs=pretrain_epochs), context,
+                    label="reconstruction warm-up",
+                )  # fmt: skip
 
         validation_images: dict = {}
 
@@ -287,7 +287,7 @@ class RAZH(HashingMethod):
                 [s.epoch, s.validation_map] for s in result.history if s.validation_map is not None
             ],
             "final_losses": epochs_run[-1].losses if epochs_run else {},
-            "finetune_epochs": len(finetune),
+            "finetune_epochs": finetune_epochs,
             "pretrain_epochs": pretrain_epochs,
             "parameters": sum(p.numel() for p in net.parameters()),
         }
