@@ -20,3 +20,40 @@ def shared_data() -> Path:
             "(a user's clone has no ../shared; set ZSHBENCH_SHARED_DATA to point at it)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture
+def use_test_methods(monkeypatch):
+    """``install(*specs)``: make the run engine see these MethodSpecs as the only methods,
+    beside the real data sets, extractors and encoders; returns the combined registries."""
+
+    def install(*specs):
+        import types
+
+        from zshbench import runner
+        from zshbench.hookspecs import hookimpl
+        from zshbench.plugin_manager import collect, load_plugins
+
+        real = load_plugins()
+        test_plugin = types.SimpleNamespace(zshbench_register_methods=hookimpl(lambda: specs))
+        datasets_module = __import__("datasets_registry")
+        combined = collect(
+            [("datasets", "zshbench", datasets_module), ("test", "tests", test_plugin)]
+        )
+        combined.extractors = real.extractors
+        combined.encoders = real.encoders
+        monkeypatch.setattr(runner, "load_plugins", lambda: combined)
+        return combined
+
+    return install
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: tiny ops gain nothing from two, and lose a lot on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import SINGLE_PROCESS, TORCHRUN_TWO, run_launched
 
 from zshbench import distributed, runner
-from zshbench.hookspecs import hookimpl
 from zshbench.method import HashingMethod, RunContext
-from zshbench.plugin_manager import collect
 from zshbench.registry import MethodSpec
 from zshbench.results import iter_records
 
@@ -61,31 +57,15 @@ def test_single_process_helpers_are_no_ops(monkeypatch):
 # --- torchrun end to end ---------------------------------------------------------------------
 
 
-def _zshbench_env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    return env
-
-
 def _run(launcher: list[str], results: Path, cwd: Path) -> subprocess.CompletedProcess:
     args = ["run", "--method", "itq", "--dataset", "digits", "--bits", "16", "--seeds", "0"]
-    return subprocess.run(
-        [*launcher, *args, "--device", "cpu", "--results", str(results)],
-        cwd=cwd,
-        env=_zshbench_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_launched(launcher, [*args, "--device", "cpu", "--results", str(results)], cwd)
 
 
 def test_torchrun_two_processes_match_a_single_process_run(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    ddp = _run([*torchrun, "--nproc_per_node", "2", "-m", "zshbench"], tmp_path / "ddp", tmp_path)
+    ddp = _run(TORCHRUN_TWO, tmp_path / "ddp", tmp_path)
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
-    single = _run([sys.executable, "-m", "zshbench"], tmp_path / "single", tmp_path)
+    single = _run(SINGLE_PROCESS, tmp_path / "single", tmp_path)
     assert single.returncode == 0, single.stdout + single.stderr
 
     ddp_records = list(iter_records(tmp_path / "ddp"))
@@ -136,20 +116,8 @@ class Quiet(Artist):
 
 
 @pytest.fixture
-def plugins(monkeypatch):
-    from zshbench.plugin_manager import load_plugins
-
-    real = load_plugins()
-    test_plugin = types.SimpleNamespace(
-        zshbench_register_methods=hookimpl(
-            lambda: [MethodSpec("artist", Artist), MethodSpec("quiet", Quiet)]
-        )
-    )
-    datasets_module = __import__("datasets_registry")
-    combined = collect([("datasets", "zshbench", datasets_module), ("test", "tests", test_plugin)])
-    combined.extractors = real.extractors
-    combined.encoders = real.encoders
-    monkeypatch.setattr(runner, "load_plugins", lambda: combined)
+def plugins(use_test_methods, monkeypatch):
+    combined = use_test_methods(MethodSpec("artist", Artist), MethodSpec("quiet", Quiet))
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     SEEN.clear()

@@ -6,54 +6,25 @@ once as a single process, with a tiny ViT, one epoch and the offline ``hashing``
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import SINGLE_PROCESS, TORCHRUN_TWO, run_launched
+from razh_tiny import TINY
 
 from zshbench.results import iter_records
 
 pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-OPTIONS = {
-    "epochs": 1,
-    "pretrain_epochs": 0,
-    "batch_size": 64,
-    "embed_dim": 16,
-    "depth": 1,
-    "num_heads": 2,
-    "decoder_dim": 8,
-    "decoder_depth": 1,
-    "decoder_heads": 2,
-    "attribute_dim": 8,
-}
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    return env
-
 
 def _run(launcher: list[str], results: Path, cwd: Path) -> subprocess.CompletedProcess:
     args = ["run", "--method", "razh", "--dataset", "digits", "--bits", "16", "--seeds", "0"]
     args += ["--encoder", "hashing", "--device", "cpu", "--results", str(results)]
-    for key, value in OPTIONS.items():
+    for key, value in TINY.items():
         args += ["--option", f"{key}={value}"]
-    return subprocess.run(
-        [*launcher, *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_launched(launcher, args, cwd)
 
 
 def _keys(record: dict, prefix: str = "") -> set[str]:
@@ -67,10 +38,9 @@ def _keys(record: dict, prefix: str = "") -> set[str]:
 
 
 def test_razh_under_torchrun_writes_one_record_like_a_single_process(tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    ddp = _run([*torchrun, "--nproc_per_node", "2", "-m", "zshbench"], tmp_path / "ddp", tmp_path)
+    ddp = _run(TORCHRUN_TWO, tmp_path / "ddp", tmp_path)
     assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]
-    single = _run([sys.executable, "-m", "zshbench"], tmp_path / "single", tmp_path)
+    single = _run(SINGLE_PROCESS, tmp_path / "single", tmp_path)
     assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
 
     ddp_records = list(iter_records(tmp_path / "ddp"))

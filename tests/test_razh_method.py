@@ -20,6 +20,8 @@ import pytest
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
+from razh_tiny import TINY  # noqa: E402
+
 from plugins.razh import config as razh_config  # noqa: E402
 from plugins.razh import method as razh_method  # noqa: E402
 from plugins.razh.attributes import (  # noqa: E402
@@ -36,30 +38,11 @@ from zshbench.method import Progress, RunContext, TrainData  # noqa: E402
 from zshbench.results import iter_records  # noqa: E402
 
 VARIANTS = ["razh", "razh-c", "razh-a", "razh-d", "razh-t"]
-# A ViT of 16-d width and one block on digits' 8×8 images (2×2 patches), one epoch, no warm-up.
-TINY = {
-    "epochs": 1,
-    "pretrain_epochs": 0,
-    "batch_size": 64,
-    "embed_dim": 16,
-    "depth": 1,
-    "num_heads": 2,
-    "decoder_dim": 8,
-    "decoder_depth": 1,
-    "decoder_heads": 2,
-    "attribute_dim": 8,
-}
 # digits: 8 seen classes × 50 training images, 2 of them held out for validation
 TRAIN_IMAGES, FIT_IMAGES, QUERIES, DATABASE = 400, 300, 60, 1337
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny ops gain nothing from two, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- config

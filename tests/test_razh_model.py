@@ -40,13 +40,7 @@ SETS = torch.tensor(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny ops gain nothing from two, and lose a lot on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_encoder(seed: int = 0, in_chans: int = 3, img_size: int = IMG, class_token: bool = True):

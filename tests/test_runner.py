@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import types
 
 import numpy as np
 import pytest
 
 from zshbench import runner
 from zshbench.errors import TrainingError, ZshbenchError
-from zshbench.hookspecs import hookimpl
 from zshbench.method import HashingMethod
-from zshbench.plugin_manager import collect
 from zshbench.registry import MethodSpec
 
 SEEN: dict = {}
@@ -53,20 +50,8 @@ class WrongShape(Spy):
 
 
 @pytest.fixture
-def plugins(monkeypatch):
-    from zshbench.plugin_manager import load_plugins
-
-    real = load_plugins()
-    test_plugin = types.SimpleNamespace(
-        zshbench_register_methods=hookimpl(
-            lambda: [MethodSpec("spy", Spy), MethodSpec("wrong-shape", WrongShape)]
-        )
-    )
-    datasets_module = __import__("datasets_registry")
-    combined = collect([("datasets", "zshbench", datasets_module), ("test", "tests", test_plugin)])
-    combined.extractors = real.extractors
-    combined.encoders = real.encoders
-    monkeypatch.setattr(runner, "load_plugins", lambda: combined)
+def plugins(use_test_methods):
+    combined = use_test_methods(MethodSpec("spy", Spy), MethodSpec("wrong-shape", WrongShape))
     SEEN.clear()
     return combined
 
