@@ -185,7 +185,7 @@ class RAZHNet(nn.Module):
         tokens = self.encoder.patch_embed(images)
         return tokens.flatten(1, 2) if tokens.ndim == 4 else tokens
 
-    def _patch_positions(self) -> torch.Tensor:
+    def _patch_positions(self) -> torch.Tensor | None:
         pos = self.encoder.pos_embed
         if pos is None:
             return None

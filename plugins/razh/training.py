@@ -210,10 +210,6 @@ class TrainResult:
     best_validation_map: float | None = None
 
 
-def _world(context: RunContext) -> tuple[int, int]:
-    return (context.rank, context.world_size) if context.distributed else (0, 1)
-
-
 def _broadcast_float(value: float, context: RunContext) -> float:
     if not context.distributed:
         return value
@@ -246,7 +242,7 @@ def train(
     ``patience`` evaluations without improvement.
     """
     device = torch.device(context.device)
-    rank, world = _world(context)
+    rank, world = context.rank, context.world_size
     net.to(device).train()
     objective: nn.Module = Objective(net, **objective_args)
     if world > 1:
