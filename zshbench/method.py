@@ -155,7 +155,11 @@ class Progress:
         yield lambda steps=1: None
 
     def log(self, message: str) -> None:
-        pass
+        """A line worth a reader's attention (a summary, a warning): printed and kept."""
+
+    def status(self, message: str) -> None:
+        """A live figure of long work (e.g. the last epoch's losses and validation mAP): shown on
+        the progress bar and kept in the run's log file, but not printed as a line of its own."""
 
     def track(self, iterable, total: int | None = None, description: str = ""):
         with self.task(description, total) as advance:
@@ -231,3 +235,8 @@ class HashingMethod(abc.ABC):
     def config(self) -> dict[str, Any]:
         """What goes into the results record to describe this run's method."""
         return {"bits": self.bits, **self.options}
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds spent in each phase of ``fit`` (e.g. warm-up, training, validation), for the
+        record's ``timings``; {} when a method does not break its fit down."""
+        return {}

@@ -38,6 +38,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
                 "ties": record.get("tie_policy", "?"),
                 "metric": key,
                 "map": float(metrics[key]),
+                "chance": metrics.get("chance_map"),
                 "fit_s": record.get("timings", {}).get("fit_s"),
                 "path": str(path),
             }
@@ -51,6 +52,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "ties",
         "metric",
         "map",
+        "chance",
         "fit_s",
         "path",
     ]
@@ -100,6 +102,8 @@ def leaderboards(
             "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
         )
     summary = summarise(frame)
+    chance = frame.dropna(subset=["chance"]).groupby(["dataset", "split", "ties", "metric"])
+    chance = chance["chance"].first()
     paper_values = paper_table() if paper else None
     tables = []
     for (dataset, split, ties, metric), group in summary.groupby(
@@ -136,6 +140,9 @@ def leaderboards(
                     ]
                 )
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
+        if (dataset, split, ties, metric) in chance.index:
+            level = 100 * float(chance[(dataset, split, ties, metric)])
+            title += f" · chance level {level:.2f} (every code tied)"
         tables.append((title, header, rows, paper_rows))
     return tables
 

@@ -259,7 +259,8 @@ def _run_all(
 ) -> list[Path]:
     """The (bits, seed) loop of :func:`run`, on one rank."""
     from .evaluation.codes import pack_codes
-    from .evaluation.metrics import evaluate
+    from .evaluation.metrics import chance_map, evaluate
+    from .progress import LoggedProgress
 
     views, _ = prepare_split(request, progress, write_manifest=world.is_main)
     split = views.split
@@ -292,10 +293,12 @@ def _run_all(
             written.append(path)
             continue
         seed_everything(seed)
+        # Everything logged for this record, live figures included, also goes to its log file.
+        record_progress = LoggedProgress(progress, path.with_suffix(".log")) if world.is_main else progress
         context = RunContext(
             device=device,
             seed=seed,
-            progress=progress,
+            progress=record_progress,
             checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
             encoder=request.encoder,
             encoder_options=request.encoder_options,
@@ -306,8 +309,12 @@ def _run_all(
         method = method_cls(bits, **request.options)
         label = f"{run_name} {bits} bits seed {seed}"
         started = time.perf_counter()
-        with progress.task(f"train {label}"):
-            method.fit(views.train_data(request.topk), context)
+        try:
+            with progress.task(f"train {label}"):
+                method.fit(views.train_data(request.topk), context)
+        finally:
+            if isinstance(record_progress, LoggedProgress):
+                record_progress.close()
         fitted = time.perf_counter()
         barrier(world)  # every rank has trained, so every rank's artifacts are written
         if not world.is_main:
@@ -329,6 +336,9 @@ def _run_all(
             device=device,
         )
         evaluated = time.perf_counter()
+        metrics["chance_map"] = chance_map(
+            views.query_labels, views.database_labels, request.topk, device
+        )
         curves = {key: metrics.pop(key) for key in ("pr_curve", "p_at_n", "r_at_n")}
         record = {
             "method": request.method,
@@ -349,6 +359,7 @@ def _run_all(
                 "fit_s": round(fitted - started, 4),
                 "encode_s": round(encoded - fitted, 4),
                 "evaluate_s": round(evaluated - encoded, 4),
+                **({"fit_phases": method.phase_seconds()} if method.phase_seconds() else {}),
             },
             "environment": environment(device),
             "distributed": world.summary(),
@@ -356,6 +367,8 @@ def _run_all(
         }
         if artifacts:
             record["artifacts"] = artifacts
+        if path.with_suffix(".log").is_file():
+            record["log_file"] = path.with_suffix(".log").name
         if request.save_codes:
             codes_path = path.with_suffix(".codes.npz")
             packed = io.BytesIO()

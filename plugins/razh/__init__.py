@@ -21,6 +21,7 @@ _VARIANTS = (
     ("razh-a", "RAZHNoAttributes", "RAZH-A ablation: no attribute module (reconstruction only)"),
     ("razh-d", "RAZHDualRandom", "RAZH-D ablation: two random-selection branches"),
     ("razh-t", "RAZHClassNames", "RAZH-T: class names as the only attributes"),
+    ("razh-f", "RAZHFineTuned", "RAZH-F: backbone with class supervision (flagged in the record)"),
 )
 
 

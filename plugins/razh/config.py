@@ -1,19 +1,22 @@
-"""RAZH's settings: two scales of defaults, and the paper's α/β per data set and code length.
+"""RAZH's own settings on top of the deep engine's two scales, and the paper's α/β.
 
 Every option left at None is resolved here once the data set and the code length are known, and
 the resolved values go into the results record, so a record always says what really ran.
 
-* ``scale="paper"``: ViT-B/16 at 224 (timm ``vit_base_patch16_224``), MAE's decoder (512-d,
-  8 blocks, 16 heads), d_a = 300, batch 16, AdamW (0.9, 0.95); learning rate, weight decay and
-  epochs as the authors' code uses them on AWA2 / CUB; bf16 autocast on CUDA.
-* ``scale="cpu"``: a small ViT sized for two CPU cores: the data set's own image size up to 64 px
-  (digits: 8 px) on a 4×4 patch grid, 2 blocks of width 64, a 1-block decoder.
-  It trains from scratch: no pretrained weights can be downloaded on our machines.
+* ``scale="paper"`` — the paper's operating point: the engine's ViT-B/16 from MAE's
+  self-supervised weights with ImageNet normalisation, MAE's decoder (512-d, 8 blocks,
+  16 heads), d_a = 300, and the authors' learning rates, weight decays and epochs for AWA2 and
+  CUB; the authors' replacement threshold (0.1 up to 48 bits, 0.2 above).
+* ``scale="cpu"`` — the engine's conv-stem token encoder, a 1-block decoder of width 32,
+  d_a = 32, a reconstruction-only warm-up (``pretrain_epochs``, the CPU stand-in for MAE's
+  initialisation), and a replacement rule that keeps its meaning at d_a = 32:
+  ``replace_ratio`` (the share of patches replaced per batch; see :mod:`.model`).
 
 α and β (Eq. 16): the paper's grid-search values (its Table VIII, carried into
-``paper_alpha_beta.csv``) for AWA2, CUB and CIFAR-10; a data set named ``<name>-...`` (e.g.
-``cub-mini64``) uses ``<name>``'s row; code lengths between the table's use the nearest one; any
-other data set gets α = β = 1.
+``paper_alpha_beta.csv``) for AWA2, CUB and CIFAR-10; they were tuned for L_h on the authors'
+scale (:func:`plugins.razh.losses.pairwise_hash_loss`). A data set named ``<name>-...`` (e.g.
+``cub-mini64``) uses ``<name>``'s row; code lengths between the table's use the nearest one;
+any other data set gets α = β = 1.
 """
 
 from __future__ import annotations
@@ -22,24 +25,23 @@ import csv
 from importlib import resources
 from typing import Any
 
-SCALES = ("cpu", "paper")
+from plugins.deep import scales
 
-PAPER_SCALE: dict[str, Any] = {
-    "model": "vit_base_patch16_224",
-    "img_size": 224,
-    "patch_size": 16,
-    "embed_dim": None,  # the timm model's own
-    "depth": None,
-    "num_heads": None,
+# RAZH's additions to the engine's scales.
+RAZH_PAPER: dict[str, Any] = {
     "decoder_dim": 512,
     "decoder_depth": 8,
     "decoder_heads": 16,
     "attribute_dim": 300,
-    "batch_size": 16,
-    "lr": 2e-5,
-    "weight_decay": 0.05,
-    "epochs": 100,
     "pretrain_epochs": 0,  # the MAE weights are the pre-training
+}
+
+RAZH_CPU: dict[str, Any] = {
+    "decoder_dim": 32,
+    "decoder_depth": 1,
+    "decoder_heads": 2,
+    "attribute_dim": 32,
+    "pretrain_epochs": 5,
 }
 
 # The authors' code: AWA2 lr 6e-6, weight decay 0.5, 70 (24/48 bits) or 50 epochs; CUB lr 2e-5,
@@ -49,23 +51,8 @@ PAPER_DATASET: dict[str, dict[str, Any]] = {
     "cub": {"lr": 2e-5, "weight_decay": 0.05, "epochs": 200},
 }
 
-CPU_SCALE: dict[str, Any] = {
-    "model": "vit_tiny_patch16_224",  # its architecture family, resized below
-    "img_size": None,  # the data set's own size, at most 64
-    "patch_size": None,  # a 4×4 patch grid
-    "embed_dim": 64,
-    "depth": 2,
-    "num_heads": 2,
-    "decoder_dim": 32,
-    "decoder_depth": 1,
-    "decoder_heads": 2,
-    "attribute_dim": 32,
-    "batch_size": 32,
-    "lr": 1e-3,
-    "weight_decay": 0.05,
-    "epochs": 40,
-    "pretrain_epochs": 20,
-}
+# CPU scale: the share of patches Eq. 3 replaces per batch (chosen on seen-class validation).
+CPU_REPLACE_RATIO = 0.5
 
 
 def table_dataset(dataset: str) -> str | None:
@@ -93,7 +80,7 @@ def paper_alpha_beta(dataset: str, bits: int) -> tuple[float, float] | None:
     return float(row["alpha"]), float(row["beta"])
 
 
-def default_clusters(dataset: str, bits: int, num_patches: int, scale: str) -> int:
+def default_clusters(dataset: str, bits: int, num_patches: int) -> int:
     """K': 9 as in the paper's figures (AWA2: 25 at 64/128 bits), at most a quarter of the
     patches (4 of the CPU scale's 16: clusters of a single patch would make RAZH RAZH-C)."""
     wanted = 25 if table_dataset(dataset) == "awa2" and bits >= 64 else 9
@@ -105,41 +92,32 @@ def default_threshold(bits: int) -> float:
     return 0.1 if bits <= 48 else 0.2
 
 
-def cpu_geometry(native_size: int | None) -> tuple[int, int]:
-    """(image size, patch size) at CPU scale: the images' own side (at most 64), a 4×4 grid.
-
-    Two CPU cores do about 10 GFLOP/s on these small matrices; 16 patches keep an epoch of
-    cub-mini64 in seconds (an 8×8 grid costs four times as much per epoch).
-    """
-    size = 64 if native_size is None else min(int(native_size), 64)
-    grid = 4
-    if size % grid:
-        size = max(grid, size - size % grid)
-    return size, size // grid
+def method_defaults(scale: str, dataset: str, bits: int) -> dict[str, Any]:
+    """RAZH's per-scale defaults for this data set and code length (before the engine's)."""
+    if scale == "paper":
+        defaults = dict(RAZH_PAPER)
+        defaults.update(PAPER_DATASET.get(table_dataset(dataset) or "", {}))
+        if table_dataset(dataset) == "awa2" and bits >= 64:
+            defaults["epochs"] = 50
+        return defaults
+    return dict(RAZH_CPU)
 
 
 def resolve(options: dict[str, Any], dataset: str, bits: int, native_size: int | None) -> dict:
     """Fill every None option from the scale, the data set and the code length."""
     scale = options["scale"]
-    base = dict(PAPER_SCALE if scale == "paper" else CPU_SCALE)
-    if scale == "paper":
-        base.update(PAPER_DATASET.get(table_dataset(dataset) or "", {}))
-        if table_dataset(dataset) == "awa2" and bits >= 64:
-            base["epochs"] = 50
-    else:
-        base["img_size"], base["patch_size"] = cpu_geometry(native_size)
-    resolved = {key: (base[key] if options.get(key) is None else options[key]) for key in base}
-    for key, value in options.items():
-        if key not in resolved:
-            resolved[key] = value
+    resolved = scales.resolve(options, method_defaults(scale, dataset, bits), dataset, native_size)
     table = paper_alpha_beta(dataset, bits)
     if resolved.get("alpha") is None:
         resolved["alpha"] = table[0] if table else 1.0
     if resolved.get("beta") is None:
         resolved["beta"] = table[1] if table else 1.0
-    if resolved.get("threshold") is None:
-        resolved["threshold"] = default_threshold(bits)
-    num_patches = (resolved["img_size"] // resolved["patch_size"]) ** 2
+    if resolved.get("threshold") is None and resolved.get("replace_ratio") is None:
+        if scale == "paper":
+            resolved["threshold"] = default_threshold(bits)
+        else:
+            resolved["replace_ratio"] = CPU_REPLACE_RATIO
+    num_patches = (int(resolved["img_size"]) // int(resolved["patch_size"])) ** 2
     if resolved.get("clusters") is None:
-        resolved["clusters"] = default_clusters(dataset, bits, num_patches, scale)
+        resolved["clusters"] = default_clusters(dataset, bits, num_patches)
     return resolved

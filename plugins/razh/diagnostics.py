@@ -17,7 +17,7 @@ import torch
 from zshbench.results import atomic_write_bytes
 
 from .model import RAZHNet
-from .training import Normalizer
+from plugins.deep.images import Normalizer
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """RAZH's losses, one small function per equation of the paper (Eq. 12–18).
 
-Averages instead of the paper's plain sums (Eq. 12, 13): the sums grow with the batch size and
-would change the meaning of α and β whenever the batch changes; with means the relative weight of
-the terms is the same for every batch size.
+Averages instead of the paper's plain sums for L_cls and L_r (Eq. 12, 13), as the authors' code
+does (cross-entropy and MSE means). L_h (Eq. 17) and L_hal (Eq. 18) keep the paper's 1/(2N)
+normalisation of a sum, the scale Table VIII's α and β were tuned for.
 """
 
 from __future__ import annotations
@@ -19,32 +19,40 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 
 def pair_weights(similar: torch.Tensor) -> torch.Tensor:
-    """Eq. 11, θ_ij: total pairs / pairs of the same kind (similar or dissimilar).
+    """Eq. 11, θ_ij: pairs / pairs of the same kind (similar or dissimilar), over i ≠ j only.
 
-    The paper's s_n is garbled (``N − ½ Σ s_ij``); its evident intent is the number of
-    dissimilar pairs, so s_p and s_n count the ordered pairs (i, j) of the N×N matrix, including
-    i = j, with s_ij = 1 and 0 respectively. A kind absent from the batch gets weight 0.
+    The paper's s_n is garbled (``N − ½ Σ s_ij``); its evident intent, and the authors' count, is
+    the number of dissimilar pairs. s_p and s_n count the ordered pairs (i, j), i ≠ j, with
+    s_ij = 1 and 0; θ_ij = N(N − 1)/s_p or N(N − 1)/s_n, and θ_ii = 0 (an image is not a pair
+    with itself). A kind absent from the batch gets weight 0.
     """
-    total = similar.numel()
-    positive = similar.sum()
+    count = similar.shape[0]
+    off_diagonal = ~torch.eye(count, dtype=torch.bool, device=similar.device)
+    same = similar.bool()
+    total = count * (count - 1)
+    positive = (same & off_diagonal).sum()
     negative = total - positive
     weight_positive = total / positive.clamp_min(1)
     weight_negative = total / negative.clamp_min(1)
-    return torch.where(similar > 0, weight_positive, weight_negative)
+    weights = torch.where(same, weight_positive, weight_negative)
+    return weights * off_diagonal
 
 
 def pairwise_hash_loss(h: torch.Tensor, similar: torch.Tensor) -> torch.Tensor:
     """Eq. 17, L_h: θ-weighted negative log-likelihood of the pairwise similarities.
 
-    (1/N²) Σ_ij θ_ij (log(1 + e^{½ h_iᵀh_j}) − s_ij ½ h_iᵀh_j), with ``log(1 + e^x)`` computed
-    as softplus (no overflow for long codes: ½ h_iᵀh_j reaches bits/2). With θ of Eq. 11 this is
-    the mean over similar pairs plus the mean over dissimilar pairs.
+    (1/2N) Σ_{i≠j} θ_ij (log(1 + e^{½ h_iᵀh_j}) − s_ij ½ h_iᵀh_j), on the authors' scale: a
+    θ-weighted *sum* over the batch's pairs divided by 2N, as Table VIII's α and β were tuned for
+    (it equals (N − 1)/2 times "mean over similar pairs + mean over dissimilar pairs": 7.5 times
+    at the paper's batch of 16). ``log(1 + e^x)`` is softplus (no overflow for long codes:
+    ½ h_iᵀh_j reaches bits/2), and h_iᵀh_j is computed in fp32 even under bf16 autocast.
     """
-    h = h.float()
-    similar = similar.to(h.dtype)
-    inner = 0.5 * h @ h.T
-    terms = F.softplus(inner) - similar * inner
-    return (pair_weights(similar) * terms).sum() / similar.numel()
+    with torch.autocast(h.device.type, enabled=False):
+        h = h.float()
+        similar = similar.to(h.dtype)
+        inner = 0.5 * h @ h.T
+        terms = F.softplus(inner) - similar * inner
+        return (pair_weights(similar) * terms).sum() / (2 * h.shape[0])
 
 
 def reconstruction_loss(

@@ -7,11 +7,21 @@
 2. mixing branch: cosine K-means of P into K' clusters (Eq. 1) → F_m → AEM (attribute vectors →
    F_a, cosine similarity restricted to the image's own class attributes T^(i), top-1 with a
    straight-through estimator, F_i back to d_v) → threshold replacement (Eq. 3) → Z → encoder →
-   shared decoder (Eq. 4);
+   shared decoder (Eq. 4). The threshold is either absolute (the authors' 0.1 / 0.2, tuned for
+   d_a = 300) or ``replace_ratio``: the per-batch quantile of the patches' best similarities
+   that replaces that share of the patches. At d_a = 32 the best of an image's own attributes
+   clears 0.1 for 96–99.9 % of patches, so an absolute threshold keeps almost nothing of the
+   image in Z; a ratio keeps its meaning at any attribute dimension;
 3. reconstruction branch: keep (1 − mask ratio)·M random patches, encode them, fill the rest
    with one shared learnable mask token, shared decoder (Eq. 5);
 4. hash layer h = tanh(W_h f + o_h) on the pooled encoder feature (Eq. 7) and a classifier on h
-   (Eq. 12).
+   (Eq. 12). In training f is f_x, the encoder's output on the *masked* patches (Eq. 5, 7, and
+   the authors' code; ``hash_input="full"`` encodes the whole image instead); at test time the
+   whole image, with neither masking nor mixing.
+
+Precision: under bf16 autocast the cosine similarities, their argmax, the threshold test and the
+quantile run in fp32 (K-means too, :mod:`.kmeans`), so the discrete choices do not depend on
+bf16 rounding.
 
 The ablations are switches of the same network: ``mixing="aem"`` (RAZH), ``"random"`` (RAZH-D:
 a second random-selection branch instead), ``None`` (RAZH-A: reconstruction branch only);
@@ -91,14 +101,17 @@ class AttributeEmbedding(nn.Module):
         """Attribute patches P_a (B, K', d_v), chosen attribute (B, K'), its similarity (B, K')."""
         mapped = self.to_attribute_space(centres)  # L = F_m(J)
         attributes = self.embed_attributes(self.word_vectors)  # A = F_a(w2v(T))
-        similarity = F.normalize(mapped.float(), dim=-1) @ F.normalize(attributes.float(), dim=-1).T
-        allowed = self.class_attributes[labels][:, None, :]  # T^(i) of each image
-        similarity = similarity.masked_fill(~allowed, float("-inf"))
-        best_similarity, best = similarity.max(dim=-1)
-        choice = F.one_hot(best, attributes.shape[0]).to(similarity.dtype)
-        if self.straight_through and self.training:
-            soft = torch.softmax(similarity / self.temperature, dim=-1)
-            choice = choice + (soft - soft.detach())  # exactly 0 forward: stays one-hot
+        with torch.autocast(centres.device.type, enabled=False):  # fp32 choices under bf16
+            similarity = (
+                F.normalize(mapped.float(), dim=-1) @ F.normalize(attributes.float(), dim=-1).T
+            )
+            allowed = self.class_attributes[labels][:, None, :]  # T^(i) of each image
+            similarity = similarity.masked_fill(~allowed, float("-inf"))
+            best_similarity, best = similarity.max(dim=-1)
+            choice = F.one_hot(best, attributes.shape[0]).to(similarity.dtype)
+            if self.straight_through and self.training:
+                soft = torch.softmax(similarity / self.temperature, dim=-1)
+                choice = choice + (soft - soft.detach())  # exactly 0 forward: stays one-hot
         selected = choice.to(attributes.dtype) @ attributes  # A^(s)
         return self.to_visual_space(selected), best, best_similarity
 
@@ -117,13 +130,14 @@ class RAZHNet(nn.Module):
         clustering: bool = True,
         clusters: int = 9,
         kmeans_iterations: int = 10,
-        threshold: float = 0.1,
+        threshold: float | None = 0.1,
+        replace_ratio: float | None = None,
         mask_ratio: float = 0.5,
         decoder_dim: int = 512,
         decoder_depth: int = 8,
         decoder_heads: int = 16,
         pool: str = "mean",
-        hash_input: str = "full",
+        hash_input: str = "masked",
         norm_pix_loss: bool = False,
     ):
         super().__init__()
@@ -141,12 +155,16 @@ class RAZHNet(nn.Module):
             raise ValueError(f"hash_input must be 'full' or 'masked', not {hash_input!r}")
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), not {mask_ratio}")
+        if (threshold is None) == (replace_ratio is None):
+            raise ValueError("give exactly one of threshold and replace_ratio")
+        if replace_ratio is not None and not 0.0 <= replace_ratio <= 1.0:
+            raise ValueError(f"replace_ratio must be in [0, 1], not {replace_ratio}")
         self.encoder = encoder
         patch_embed = encoder.patch_embed
         self.num_patches = int(patch_embed.num_patches)
         self.patch_size = tuple(int(s) for s in patch_embed.patch_size)
         self.grid_size = tuple(int(s) for s in patch_embed.grid_size)
-        self.in_chans = int(patch_embed.proj.in_channels)
+        self.in_chans = int(getattr(patch_embed, "in_chans", None) or patch_embed.proj.in_channels)
         if mixing == "aem" and clustering and not 1 <= clusters <= self.num_patches:
             raise ValueError(f"clusters must be in [1, {self.num_patches}], not {clusters}")
         visual_dim = int(encoder.embed_dim)
@@ -154,7 +172,9 @@ class RAZHNet(nn.Module):
         self.clustering = clustering
         self.clusters = int(clusters)
         self.kmeans_iterations = int(kmeans_iterations)
-        self.threshold = float(threshold)
+        self.threshold = None if threshold is None else float(threshold)
+        self.replace_ratio = None if replace_ratio is None else float(replace_ratio)
+        self.bits = int(bits)
         self.mask_ratio = float(mask_ratio)
         self.pool = pool
         self.hash_input = hash_input
@@ -298,12 +318,24 @@ class RAZHNet(nn.Module):
             assignment = torch.arange(count, device=tokens.device).expand(batch, -1)
             centres = tokens
         attribute_patches, attribute, similarity = self.aem(centres, labels)  # P_a, Eq. 2/6
-        passed = similarity >= self.threshold
+        passed = similarity >= self.replacement_threshold(similarity, assignment)
         index = assignment[..., None].expand(-1, -1, tokens.shape[-1])
         per_patch = torch.gather(attribute_patches.to(tokens.dtype), 1, index)
         replaced = torch.gather(passed, 1, assignment)
         mixed = torch.where(replaced[..., None], per_patch, tokens)  # Eq. 3
         return Mixing(mixed, replaced, assignment, attribute, similarity, passed)
+
+    def replacement_threshold(
+        self, similarity: torch.Tensor, assignment: torch.Tensor
+    ) -> float | torch.Tensor:
+        """Eq. 3's threshold: the absolute one, or the quantile of the patches' best similarities
+        (each patch carries its cluster's) above which ``replace_ratio`` of them lie."""
+        if self.replace_ratio is None:
+            return self.threshold
+        if self.replace_ratio <= 0.0:
+            return float("inf")
+        per_patch = torch.gather(similarity.float(), 1, assignment).flatten()
+        return torch.quantile(per_patch, 1.0 - self.replace_ratio)
 
     def forward(
         self,

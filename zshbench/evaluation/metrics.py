@@ -596,6 +596,24 @@ def mean_average_precision(
     )
 
 
+def chance_map(
+    query_labels: Any, db_labels: Any, topk: int | None = 5000, device: str | None = None
+) -> float:
+    """The chance level of mAP@``topk``: the exact expected mAP when every code ties.
+
+    With one code for every item the whole database is one tie group, so the ``expected`` tie
+    policy gives the mean AP of a uniformly random ranking, exactly (no sampling). A method
+    near this number has learned nothing that ranks.
+    """
+    query_count = len(np.asarray(query_labels))
+    db_count = len(np.asarray(db_labels))
+    same = np.ones((query_count, 1), np.int8)
+    return mean_average_precision(
+        same, query_labels, np.ones((db_count, 1), np.int8), db_labels, topk, "expected",
+        device=device,
+    )  # fmt: skip
+
+
 def default_n_grid(num_database: int) -> np.ndarray:
     """1, 5, 10, 20, 50, 100, 200, 500, ... below ``num_database``, then ``num_database``."""
     grid = [1]

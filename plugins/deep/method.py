@@ -1,0 +1,360 @@
+"""The base class of every deep hashing method: settings at two scales, model selection, encoding.
+
+A subclass supplies only what is its own: ``build_network`` (a module with ``hash_images`` and
+``bits``), ``build_objective`` (its loss, :class:`plugins.deep.engine.Objective`) and, if it
+has one, ``before_training`` (a warm-up stage such as RAZH's reconstruction pre-training).
+Everything else — scales, backbone, data, augmentation, optimisation, selection, distributed
+training, records — is the engine's, written once.
+
+Model selection (``selection``), on the seen-class validation task only:
+
+* ``retrain`` (default): train on the seen classes outside the validation split, evaluate every
+  ``eval_every`` epochs, pick the best epoch; then train a fresh network on *all* seen classes
+  for exactly that many epochs, on the same learning-rate schedule. The shipped model has seen
+  every seen class, and its epoch count was chosen without looking at an unseen class.
+* ``checkpoint``: keep the best validated state of the first network (it never sees the
+  validation classes).
+* ``none``: a fixed schedule of ``epochs`` on all seen classes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from zshbench.errors import ZshbenchError
+from zshbench.method import HashingMethod, ImageView, RunContext, TrainData
+
+from . import scales
+from .backbones import weights_supervision
+from .engine import (
+    Objective,
+    Session,
+    TrainResult,
+    TrainSettings,
+    encode_view,
+    train,
+    training_accuracy,
+)
+from .images import AUGMENTATIONS, Normalizer, load_view
+
+SELECTIONS = ("retrain", "checkpoint", "none")
+
+
+class DeepHashingMethod(HashingMethod):
+    """A backbone + hash head trained end to end by the shared engine (see module docstring).
+
+    Options shared by every deep method: scale (cpu | paper), model (a timm ViT name), stem
+    (patch | conv), img_size, patch_size, embed_dim, depth, num_heads, weights (a local
+    checkpoint), pretrained (timm's weights for the model's tag, from the local hub cache),
+    epochs, batch_size, lr, weight_decay, warmup_epochs, grad_clip, augment
+    (none | crop | crop+flip | rrc+flip | flip), amp (bf16 on CUDA), selection
+    (retrain | checkpoint | none), eval_every, patience, encode_batch_size.
+    """
+
+    method_name: ClassVar[str] = "deep"
+    supports_distributed: ClassVar[bool] = True
+    # Weights trained on ImageNet's class labels leak unseen-class supervision (ImageNet's
+    # classes overlap AWA2's and CUB's unseen ones); only a variant about them may use them.
+    allows_class_supervised_weights: ClassVar[bool] = False
+    # Per-scale defaults of this method over the engine's (scales.CPU / scales.PAPER).
+    scale_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    default_options: ClassVar[dict[str, Any]] = {**scales.ENGINE_OPTIONS}
+
+    def __init__(self, bits: int, **options: Any):
+        super().__init__(bits, **options)
+        self.check_options()
+        self.settings_: dict[str, Any] = {}
+        self.resolved_: dict[str, Any] = {}
+        self.training_: dict[str, Any] = {}
+        self.phases_: dict[str, float] = {}
+        self.network_: nn.Module | None = None
+        self.normalizer_: Normalizer | None = None
+
+    # ------------------------------------------------------------------ what subclasses supply
+
+    def build_network(
+        self, settings: dict[str, Any], data: TrainData, context: RunContext
+    ) -> tuple[nn.Module, Normalizer]:
+        """A freshly initialised network (with ``hash_images`` and ``bits``) and its input
+        normaliser."""
+        raise NotImplementedError
+
+    def build_objective(
+        self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int
+    ) -> Objective:
+        raise NotImplementedError
+
+    def before_training(
+        self,
+        network: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        train_settings: TrainSettings,
+        context: RunContext,
+    ) -> None:
+        """A stage before the method's own loss, on the images training will see (default:
+        none). Its time counts as warm-up."""
+
+    def resolve_settings(self, data: TrainData) -> dict[str, Any]:
+        """Every None option filled from the scale, this method's defaults and the data set."""
+        return scales.resolve(
+            self.options,
+            self.scale_defaults.get(self.options["scale"], {}),
+            data.dataset,
+            _native_side(data.images),
+        )
+
+    # ------------------------------------------------------------------ options
+
+    def check_options(self) -> None:
+        """One-line errors for bad values, before any data loads."""
+        o, name = self.options, self.method_name
+        if o["scale"] not in scales.SCALES:
+            raise ZshbenchError(f"{name}: scale must be one of {scales.SCALES}")
+        if o["selection"] not in SELECTIONS:
+            raise ZshbenchError(f"{name}: selection must be one of {SELECTIONS}")
+        if o["augment"] is not None and o["augment"] not in AUGMENTATIONS:
+            raise ZshbenchError(f"{name}: augment must be one of {AUGMENTATIONS}")
+        for key in ("epochs", "batch_size", "img_size", "patch_size", "eval_every"):
+            value = o.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ZshbenchError(f"{name}: {key} must be a positive integer, not {value!r}")
+        for key in ("lr", "weight_decay", "warmup_epochs"):
+            value = o.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+            ):
+                raise ZshbenchError(f"{name}: {key} must be a number ≥ 0, not {value!r}")
+        if o["weights"] and o["pretrained"]:
+            raise ZshbenchError(f"{name}: give weights or pretrained, not both")
+        if self.bits < 1:
+            raise ZshbenchError(f"{name}: bits must be positive")
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "resolved": self.resolved_, "training": self.training_}
+
+    def phase_seconds(self) -> dict[str, float]:
+        return dict(self.phases_)
+
+    # ------------------------------------------------------------------ fit
+
+    def _train_settings(self, settings: dict[str, Any]) -> TrainSettings:
+        return TrainSettings(
+            epochs=int(settings["epochs"]),
+            batch_size=int(settings["batch_size"]),
+            lr=float(settings["lr"]),
+            weight_decay=float(settings["weight_decay"]),
+            warmup_epochs=float(settings["warmup_epochs"]),
+            grad_clip=settings["grad_clip"],
+            augment=str(settings["augment"]),
+            amp=bool(settings["amp"]),
+            eval_every=int(settings["eval_every"]),
+            patience=settings["patience"],
+            image_size=int(settings["img_size"]),
+        )
+
+    def _check_supervision(self, settings: dict[str, Any]) -> list[str]:
+        """Refuse class-supervised weights outside the variant about them; warnings to record."""
+        supervision = weights_supervision(settings)
+        warnings = []
+        if supervision == "class-supervised":
+            if not self.allows_class_supervised_weights:
+                raise ZshbenchError(
+                    f"{self.method_name}: {settings['model']!r} carries weights trained on "
+                    "ImageNet class labels, which overlap unseen classes of AWA2 and CUB",
+                    "Use self-supervised weights (e.g. model=vit_base_patch16_224.mae), or the "
+                    "method variant with a class-supervised backbone (razh-f).",
+                )
+            warnings.append(
+                f"backbone weights {settings['model']!r} were trained with ImageNet class "
+                "labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
+                "not a strict zero-shot result"
+            )
+        if supervision == "unknown":
+            warnings.append(
+                f"backbone weights from a local file ({settings['weights']}); zshbench cannot "
+                "tell whether they saw class labels"
+            )
+        return warnings
+
+    def fit(self, data: TrainData, context: RunContext) -> None:
+        settings = self.resolve_settings(data)
+        self.settings_ = settings
+        self.resolved_ = {
+            k: v for k, v in settings.items() if self.options.get(k) is None and v is not None
+        }
+        warnings = self._check_supervision(settings)
+        for warning in warnings:
+            context.progress.log(f"warning: {self.method_name}: {warning}")
+        self.prepare(settings, data, context)
+        size = int(settings["img_size"])
+        images = load_view(data.images, size, context, "training images")
+        labels = torch.as_tensor(np.asarray(data.labels), dtype=torch.long)
+        train_settings = self._train_settings(settings)
+        selection = settings["selection"]
+        validation = data.validation
+        if selection != "none" and (validation is None or len(validation.query) == 0):
+            context.progress.log(
+                f"{self.method_name}: no seen-class validation split; training a fixed "
+                f"{train_settings.epochs} epochs on all seen classes"
+            )
+            selection = "none"
+        phases = {"warmup_s": 0.0, "training_s": 0.0, "validation_s": 0.0}
+        validation_images: dict = {}
+
+        def validate(network: nn.Module) -> float:
+            return validation.evaluate(
+                lambda view: encode_view(
+                    network, view, size, self.normalizer_, context,
+                    int(settings["encode_batch_size"]), train_settings.amp, validation_images,
+                )  # fmt: skip
+            )
+
+        def phase(
+            subset: torch.Tensor | None, run: TrainSettings, label: str, with_validation: bool
+        ) -> tuple[nn.Module, TrainResult, Session]:
+            chosen = slice(None) if subset is None else subset
+            network, self.normalizer_ = self._seeded_network(settings, data, context)
+            started = time.perf_counter()
+            self.before_training(network, images[chosen], labels[chosen], run, context)
+            phases["warmup_s"] += time.perf_counter() - started
+            objective = self.build_objective(network, settings, data, len(images[chosen]))
+            result = train(
+                objective, images[chosen], labels[chosen], self.normalizer_, run, context,
+                validate=validate if with_validation else None, label=label,
+                method=self.method_name,
+            )  # fmt: skip
+            phases["training_s"] += result.training_seconds
+            phases["validation_s"] += result.validation_seconds
+            session = Session(network, images[chosen], labels[chosen], self.normalizer_, context, run)
+            return network, result, session
+
+        if selection == "none":
+            network, final, session = phase(None, train_settings, "train (all seen classes)", False)
+            chosen_result = final
+        else:
+            fit = torch.as_tensor(validation.fit_positions, dtype=torch.long)
+            network, chosen_result, session = phase(
+                fit, train_settings, "train (seen classes minus validation)", True
+            )
+            final = chosen_result
+            if selection == "retrain":
+                epochs = int(chosen_result.best_epoch or train_settings.epochs)
+                run = replace(train_settings, epochs=epochs, schedule_epochs=train_settings.epochs)
+                network, final, session = phase(None, run, "retrain (all seen classes)", False)
+        self.network_ = network
+        accuracy, accuracy_by = training_accuracy(session)
+        self.phases_ = {k: round(v, 3) for k, v in phases.items()}
+        self.training_ = self._training_record(
+            selection, chosen_result, final, accuracy, accuracy_by, network, warnings, settings,
+            context.world_size,
+        )
+        context.progress.log(
+            f"{self.method_name} {self.bits} bits: "
+            + (
+                f"epoch {chosen_result.best_epoch} chosen on seen-class validation "
+                f"(mAP {chosen_result.best_validation_map:.4f}), "
+                if chosen_result.best_validation_map is not None
+                else ""
+            )
+            + f"seen-class training accuracy {accuracy:.3f}"
+        )
+        self.after_fit(data, context, images, labels)
+
+    def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
+        """Work done once per fit before any network is built (e.g. attribute vectors)."""
+
+    def after_fit(
+        self, data: TrainData, context: RunContext, images: torch.Tensor, labels: torch.Tensor
+    ) -> None:
+        """Work done once the final network is trained (e.g. diagnostics)."""
+
+    def _seeded_network(
+        self, settings: dict[str, Any], data: TrainData, context: RunContext
+    ) -> tuple[nn.Module, Normalizer]:
+        """A freshly initialised network (seeded: every process builds the same one)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)
+            network, normalizer = self.build_network(settings, data, context)
+        return network.to(context.device), normalizer
+
+    def _training_record(
+        self,
+        selection: str,
+        chosen: TrainResult,
+        final: TrainResult,
+        accuracy: float,
+        accuracy_by: str,
+        network: nn.Module,
+        warnings: list[str],
+        settings: dict[str, Any],
+        world_size: int,
+    ) -> dict[str, Any]:
+        epochs_run = chosen.history + (final.history if final is not chosen else [])
+        record: dict[str, Any] = {
+            "selection": selection,
+            "best_epoch": chosen.best_epoch,
+            "best_validation_map": chosen.best_validation_map,
+            "final_epochs": len(final.history),
+            "epochs_run": len(epochs_run),
+            "seconds_per_epoch": round(
+                float(np.mean([s.seconds for s in epochs_run])) if epochs_run else 0.0, 3
+            ),
+            "images_per_second": round(
+                float(np.mean([s.images_per_second for s in epochs_run])) if epochs_run else 0.0,
+                1,
+            ),
+            "train_accuracy": round(accuracy, 4),
+            "train_accuracy_by": accuracy_by,
+            "validation_curve": [
+                [s.epoch, s.validation_map] for s in chosen.history if s.validation_map is not None
+            ],
+            "history": {
+                "selection" if final is not chosen else "final": [
+                    s.to_record() for s in chosen.history
+                ],
+                **({"final": [s.to_record() for s in final.history]} if final is not chosen else {}),
+            },
+            "final_losses": final.history[-1].losses if final.history else {},
+            "parameters": sum(p.numel() for p in network.parameters()),
+            "weights_supervision": weights_supervision(settings),
+            "world_size": world_size,
+        }
+        if warnings:
+            record["warnings"] = warnings
+        return record
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
+        if self.network_ is None or self.normalizer_ is None:
+            raise ZshbenchError(f"{self.method_name}: encode called before fit")
+        return encode_view(
+            self.network_,
+            images,
+            int(self.settings_["img_size"]),
+            self.normalizer_,
+            context,
+            int(self.settings_["encode_batch_size"]),
+            bool(self.settings_["amp"]),
+        )
+
+
+def _native_side(view: ImageView) -> int | None:
+    """The images' side length when they are all square and the same size, else None."""
+    shape = view.fixed_shape
+    if shape is None and len(view):
+        first = view.load([0])[0].shape
+        shape = first if first[0] == first[1] else None
+    if shape is None or shape[0] != shape[1]:
+        return None
+    return int(shape[0])
