@@ -88,6 +88,7 @@ _FILE_KEYS = (
 )
 _HEX = re.compile(r"^[0-9a-f]+$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_WHOLE_RANGE = re.compile(r"^bytes \*/(\d+)$")  # a 416's answer: the file's length
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,7 +565,7 @@ class _Fetcher:
             size = f" {_human(file.size)}" if file.size else ""
             self.reporter.log(f"{file.filename}: downloading{size} from {file.url}")
         failures = 0
-        while True:
+        while file.size is None or part.size != file.size:  # a whole .part needs no request
             try:
                 self._transfer(file, part)
                 break
@@ -627,6 +628,9 @@ class _Fetcher:
         except urllib.error.HTTPError as error:
             error.close()
             if error.code == 416 and part.size:
+                whole = _WHOLE_RANGE.match(error.headers.get("Content-Range", "") or "")
+                if whole and int(whole.group(1)) == part.size:
+                    return None  # the .part already holds the whole file
                 part.restart()  # the .part is longer than the file: start over
                 raise _Retry("the server could not resume from the saved bytes") from None
             if error.code in (408, 425, 429) or error.code >= 500:
@@ -644,6 +648,8 @@ class _Fetcher:
     def _transfer(self, file: RemoteFile, part: _Partial) -> None:
         part.sync()
         response = self._open(file, part)
+        if response is None:
+            return
         with response:
             total = self._total(file, part, response)
             if total is not None and file.size is not None and total != file.size:
