@@ -503,6 +503,7 @@ def test_every_paper_data_set_ships_a_verified_download_table():
         assert table is not None and all(f.checksums for f in table.files), name
         assert all(f.url.startswith("https://") for f in table.files), name
     assert specs["digits"].download is None  # embedded: nothing to download
+    assert download(specs["digits"], reporter=QUIET).status == "embedded"
     xlsa17 = resources()["xlsa17"]
     assert [f.checksums for f in xlsa17.download.files] == [{}]
     assert xlsa17.download.files[0].unverified

@@ -341,6 +341,8 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
         retries=retries,
     )
     click.echo(result.message)
+    if result.status == "embedded":
+        return
     if isinstance(target, DownloadResource):
         for path in target.download.check:
             click.echo(f"  {result.root / path}")

@@ -551,7 +551,6 @@ class _Fetcher:
     retries: int = 3
     retry_wait: float = 2.0
     timeout: float = 60.0
-    ranges_sent: list[int] = field(default_factory=list)
 
     def fetch(self, file: RemoteFile, root: Path) -> _Fetched:
         final = root / file.filename
@@ -621,7 +620,6 @@ class _Fetcher:
         headers = {"User-Agent": f"zshbench/{__version__}", "Accept-Encoding": "identity"}
         if part.size:
             headers["Range"] = f"bytes={part.size}-"
-            self.ranges_sent.append(part.size)
         request = urllib.request.Request(file.url, headers=headers)
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
@@ -720,7 +718,8 @@ class _Fetcher:
 
 @dataclass
 class DownloadResult:
-    """What ``download`` did: ``status`` is downloaded, verified-already or present-already."""
+    """What ``download`` did: ``status`` is downloaded, verified-already, present-already or
+    embedded."""
 
     name: str
     root: Path
@@ -793,6 +792,10 @@ def download(
     """
     reporter = reporter or Reporter()
     spec = target.download
+    if getattr(target, "embedded", False):
+        return DownloadResult(
+            target.name, Path("."), "embedded", f"{target.name} is embedded: nothing to download"
+        )
     if spec is None:
         raise DatasetError(
             f"data set {target.name!r} has no [download] table",
