@@ -2,7 +2,8 @@
 
 Each ``datasets_registry/<name>.toml`` is one :class:`~zshbench.registry.DatasetSpec`: what the
 data set is, which layout loader reads it, where to get it, and its zero-shot protocol numbers
-(a ``[protocol]`` table). Keeping them declarative means adding a data set, or a user's own
+(a ``[protocol]`` table) and, optionally, its published files (a ``[download]`` table, read by
+:mod:`zshbench.download`). Keeping them declarative means adding a data set, or a user's own
 data-set file (``zshbench run --dataset my_birds.toml``), needs no Python.
 
 A user's file looks like a registry entry; ``loader`` may name a known layout
@@ -191,8 +192,15 @@ def spec_from_mapping(data: dict[str, Any], path: Path) -> DatasetSpec:
         root = Path(default_root).expanduser()
         default_root = str(root if root.is_absolute() else (path.parent / root))
 
+    download = data.get("download")
+    if download is not None:
+        from zshbench.download import download_spec_from_mapping
+
+        download = download_spec_from_mapping(download, path)
+
     values = {key: data[key] for key in data if key not in ("protocol", "named_splits")}
     values.update(
+        download=download,
         loader=loader,
         protocol=protocol,
         named_splits=named_splits,

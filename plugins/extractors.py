@@ -5,8 +5,8 @@ choice of the user, so extractors are plugins chosen by name (``--option extract
 
 * ``pixels``: raw pixels scaled to [0, 1], for small images (the embedded digits, CIFAR-10).
 * ``timm``: the pooled feature of a *frozen* timm backbone. Weights come from a local file
-  (``weights=``, loaded safely) or, only when asked, timm's own pretrained cache; our machines
-  cannot download, so nothing here ever reaches the network unless the user opts in.
+  (``weights=``, loaded safely) or, only when asked (``pretrained=true``), timm's own pretrained
+  path: the Hugging Face hub and its cache. Nothing here reaches the network unless asked.
 
 Importing this module imports neither torch nor timm: ``zshbench list`` stays fast.
 """
@@ -43,7 +43,7 @@ def zshbench_register_extractors() -> list[ExtractorSpec]:
         ExtractorSpec(
             "timm",
             "plugins.extractors:TimmExtractor",
-            summary="Pooled features of a frozen timm backbone (weights from a local file)",
+            summary="Pooled features of a frozen timm backbone (weights: a local file or the hub)",
         ),
     ]
 
@@ -310,36 +310,115 @@ def load_backbone_weights(
     model.load_state_dict(state, strict=True)
 
 
-def create_timm_model(name: str, from_cache: bool = False, **kwargs: Any) -> Any:
+@contextlib.contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Every ``torch.load`` inside runs with ``weights_only=True``, whatever its caller asks.
+
+    timm's hub path already prefers ``.safetensors`` and passes ``weights_only=True`` for
+    pickles; PyTorch's own switch (``TORCH_FORCE_WEIGHTS_ONLY_LOAD``) keeps that true for any
+    timm version and any other loader it calls, so a downloaded pickle can never run code.
+    """
+    name = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+    saved = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _hub_error(name: str, error: BaseException, offline: bool) -> ZshbenchError | None:
+    """A one-line error for a failure of timm's pretrained (Hugging Face hub) path, or None."""
+    try:
+        from huggingface_hub import errors as hub_errors
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        return None
+    fallback = "Give a local checkpoint with weights=/path/to/file instead."
+    if isinstance(error, hub_errors.LocalEntryNotFoundError | hub_errors.OfflineModeIsEnabled):
+        why = "the hub is offline (HF_HUB_OFFLINE=1)" if offline else "the hub could not be reached"
+        return ZshbenchError(
+            f"timm's pretrained weights for {name!r} are not in the local cache (the Hugging "
+            f"Face hub cache) and {why}",
+            "On a machine with internet run the same command once (or 'hf download "
+            "timm/<model name>'), then copy the cache (~/.cache/huggingface, or $HF_HOME). "
+            + fallback,
+        )
+    if isinstance(error, hub_errors.RepositoryNotFoundError | hub_errors.EntryNotFoundError):
+        return ZshbenchError(
+            f"the Hugging Face hub has no pretrained weights for timm model {name!r} "
+            f"({_first_line(error)})",
+            "Check the name with timm.list_pretrained('vit*'). " + fallback,
+        )
+    if isinstance(error, hub_errors.HfHubHTTPError):
+        return ZshbenchError(
+            f"downloading timm's pretrained weights for {name!r} failed ({_first_line(error)})",
+            "Run again later, or " + fallback[0].lower() + fallback[1:],
+        )
+    if type(error).__name__ == "SafetensorError":
+        return ZshbenchError(
+            f"timm's pretrained weights for {name!r} are not a readable .safetensors file "
+            f"({_first_line(error)})",
+            "Delete that model from the Hugging Face cache (hf cache delete) and run again.",
+        )
+    return None
+
+
+def create_timm_model(
+    name: str, from_cache: bool = False, *, pretrained: bool = False, **kwargs: Any
+) -> Any:
     """``timm.create_model(name, num_classes=0, **kwargs)`` with one-line errors.
 
-    ``from_cache`` loads timm's pretrained weights from the local Hugging Face cache only (the
-    hub is kept offline); an unknown name, bad keyword arguments or weights missing from the
-    cache each become a :class:`ZshbenchError` that says what to do.
+    ``pretrained`` loads timm's pretrained weights for ``name`` (any timm name with its tag,
+    e.g. ``vit_base_patch16_224.mae``) through timm's own path: the Hugging Face hub cache,
+    downloading into it when they are missing, unless ``HF_HUB_OFFLINE=1``. ``from_cache`` is the
+    same with the hub kept offline (cache only). Either way ``.safetensors`` is preferred and any
+    pickle is read with ``weights_only=True``. An unknown name, bad keyword arguments, weights
+    that are not there or cannot be fetched each become a :class:`ZshbenchError`.
     """
     import timm
 
+    wanted = bool(pretrained or from_cache)
+    offline_context = offline_hub() if from_cache else contextlib.nullcontext()
     try:
-        if from_cache:
-            with offline_hub():
-                return timm.create_model(name, pretrained=True, num_classes=0, **kwargs)
-        return timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-    except RuntimeError as error:
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "Unknown model" in text:
+        with weights_only_loads(), offline_context:
+            return timm.create_model(name, pretrained=wanted, num_classes=0, **kwargs)
+    except Exception as error:  # noqa: BLE001 - every failure becomes one line (or re-raised)
+        if wanted:
+            from huggingface_hub import constants as hub_constants
+
+            offline = from_cache or bool(getattr(hub_constants, "HF_HUB_OFFLINE", False))
+            translated = _hub_error(name, error, offline)
+            if translated is not None:
+                raise translated from None
+        text = _first_line(error)
+        if isinstance(error, RuntimeError) and "Unknown model" in text:
             raise ZshbenchError(
                 f"timm has no model {name!r}", "List them with timm.list_models('vit*')."
             ) from None
-        raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
-    except TypeError as error:
-        raise ZshbenchError(f"timm could not build {name!r} with {kwargs}: {error}") from None
-    except (OSError, ValueError) as error:
-        if not from_cache:
-            raise
-        raise ZshbenchError(
-            f"timm's pretrained weights for {name!r} are not in the local cache ({error})",
-            "Give a local checkpoint with weights=/path/to/file instead.",
-        ) from None
+        if isinstance(error, RuntimeError) and wanted and "weights_only" in str(error):
+            raise ZshbenchError(
+                f"timm's pretrained weights for {name!r} are a pickle that needs more than "
+                "tensors; it was refused (weights_only=True)",
+                "Use a .safetensors copy of the weights, or give weights=/path/to/file.",
+            ) from None
+        if isinstance(error, RuntimeError):
+            raise ZshbenchError(f"timm could not build {name!r}: {text}") from None
+        if isinstance(error, TypeError):
+            raise ZshbenchError(f"timm could not build {name!r} with {kwargs}: {error}") from None
+        if wanted and isinstance(error, OSError | ValueError):
+            raise ZshbenchError(
+                f"timm's pretrained weights for {name!r} could not be loaded ({text})",
+                "Give a local checkpoint with weights=/path/to/file instead.",
+            ) from None
+        raise
 
 
 class TimmExtractor(FeatureExtractor):
@@ -350,8 +429,11 @@ class TimmExtractor(FeatureExtractor):
         model_kwargs: extra ``timm.create_model`` arguments, e.g. ``{"img_size": 32}``.
         weights: path of a local checkpoint (state dict, possibly wrapped in ``model`` /
             ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``.
-        pretrained_from_cache: use timm's pretrained weights from the local Hugging Face cache
-            (``pretrained=True`` with the hub offline). Off by default: there is no internet.
+        pretrained: timm's pretrained weights for ``model`` (a name with its tag, e.g.
+            ``vit_base_patch16_224.mae``) through timm's own path: the Hugging Face hub cache,
+            downloaded into it when missing unless ``HF_HUB_OFFLINE=1``; ``.safetensors``
+            preferred, pickles read with ``weights_only=True``.
+        pretrained_from_cache: the same from the local cache only (the hub kept offline).
         image_size: input side length; default the model's own input size.
         crop_pct: None (default) resizes the whole image to the input size, so no part of the
             object is cut off; a float uses timm's evaluation transform instead (shorter side to
@@ -368,6 +450,7 @@ class TimmExtractor(FeatureExtractor):
         "model": "vit_tiny_patch16_224",
         "model_kwargs": {},
         "weights": None,
+        "pretrained": False,
         "pretrained_from_cache": False,
         "image_size": None,
         "crop_pct": None,
@@ -391,17 +474,18 @@ class TimmExtractor(FeatureExtractor):
         kwargs = dict(self.options["model_kwargs"] or {})
         weights = self.options["weights"]
         from_cache = bool(self.options["pretrained_from_cache"])
-        if weights and from_cache:
+        pretrained = bool(self.options["pretrained"])
+        sources = [k for k in ("weights", "pretrained", "pretrained_from_cache") if self.options[k]]
+        if len(sources) > 1:
             raise ZshbenchError(
-                "timm: both weights and pretrained_from_cache are set",
-                "Choose one source of weights.",
+                f"timm: {', '.join(sources)} are set together", "Choose one source of weights."
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(context.seed)  # random init is reproducible
-            model = create_timm_model(name, from_cache, **kwargs)
+            model = create_timm_model(name, from_cache, pretrained=pretrained, **kwargs)
         if weights:
             load_backbone_weights(model, weights, name)
-        elif not from_cache and name not in _WARNED_UNTRAINED:
+        elif not (from_cache or pretrained) and name not in _WARNED_UNTRAINED:
             _WARNED_UNTRAINED.add(name)
             warnings.warn(
                 f"timm model {name!r} has no weights (random initialisation): its features are "

@@ -56,3 +56,12 @@ def test_bench_razh_paper_scale_is_vit_b16_with_mae_decoder() -> None:
     assert net.encoder.embed_dim == 768 and len(net.encoder.blocks) == 12
     assert net.num_patches == 196 and len(net.decoder_blocks) == 8
     assert net.decoder_embed.out_features == 512
+
+
+def test_bench_download_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """20 MB over loopback: every client gets the right md5, zshbench's memory stays flat."""
+    status = _load("bench_download").main(["--quick"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    rows = [line for line in output.splitlines() if line.endswith(("yes", "NO"))]
+    assert len(rows) == 4 and all(line.endswith("yes") for line in rows), output

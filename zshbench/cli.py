@@ -1,4 +1,4 @@
-"""The ``zshbench`` command line: run, report, plot, eval, split, list.
+"""The ``zshbench`` command line: run, report, plot, eval, split, download, list, info.
 
 Heavy imports (torch, models) happen inside the commands that need them, so ``zshbench list``
 and ``zshbench --help`` stay fast. Every user-facing error is one line with what to do.
@@ -101,6 +101,12 @@ def cli() -> None:
 @topk_option
 @ties_option
 @click.option("--save-codes", is_flag=True, help="Also save packed query/database codes.")
+@click.option(
+    "--download",
+    "download_missing",
+    is_flag=True,
+    help="Download the data set first if it is missing (as 'zshbench download').",
+)
 def run(
     method,
     dataset,
@@ -119,6 +125,7 @@ def run(
     topk,
     ties,
     save_codes,
+    download_missing,
 ) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .distributed import world_from_env
@@ -145,6 +152,10 @@ def run(
         ties=ties,
         save_codes=save_codes,
     )
+    if download_missing:
+        from .download import ensure_dataset
+
+        ensure_dataset(dataset, data_root, request.data_options)
     with RichProgress() as progress:
         paths = run_benchmark(request, progress)
     if not world_from_env().is_main:
@@ -287,6 +298,80 @@ def split(dataset, split, data_root, data_options, out) -> None:
         click.echo(f"wrote {out}")
 
 
+@cli.command(name="download")
+@click.argument("dataset", required=False)
+@click.option(
+    "--root",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to download into (default: the data set's env var, "
+    "$ZSHBENCH_DATA_ROOT/<name>, or ~/.cache/zshbench/data/<name>).",
+)
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Also fetch files whose publisher gives no checksum (their sha256 is printed).",
+)
+@click.option("--keep-archives", is_flag=True, help="Keep the archives after unpacking them.")
+@click.option(
+    "--retries",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Resume a dropped connection this many times before giving up.",
+)
+def download_command(dataset, root, allow_unverified, keep_archives, retries) -> None:
+    """Download DATASET's published files, check their checksums, unpack them.
+
+    DATASET is a registered data set, a .toml data-set file with a [download] table, or a
+    download-only entry (xlsa17). Without DATASET: list what can be downloaded. Interrupted
+    downloads resume; a second call with a complete copy does nothing.
+    """
+    from .download import DownloadResource, download, download_root, resolve_downloadable
+
+    if dataset is None:
+        _list_downloads()
+        return
+    target = resolve_downloadable(dataset)
+    result = download(
+        target,
+        root,
+        allow_unverified=allow_unverified,
+        keep_archives=keep_archives,
+        retries=retries,
+    )
+    click.echo(result.message)
+    if result.status == "embedded":
+        return
+    if isinstance(target, DownloadResource):
+        for path in target.download.check:
+            click.echo(f"  {result.root / path}")
+        return
+    found_by_default = download_root(target) == result.root
+    root_flag = "" if found_by_default else f" --data-root {result.root}"
+    click.echo(f"Next: zshbench run --method <method> --dataset {dataset}{root_flag}")
+
+
+def _list_downloads() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .download import download_root, resources
+    from .plugin_manager import load_plugins
+
+    table = Table(title="downloadable", title_justify="left")
+    for column in ("name", "files", "size", "checksum", "goes to"):
+        table.add_column(column)
+    targets = [spec for _, spec, _ in load_plugins().datasets.items() if spec.download]
+    for target in [*targets, *resources().values()]:
+        spec = target.download
+        sums = sorted({name for f in spec.files for name in f.checksums}) or ["none known"]
+        size = f"{spec.size / 1e9:.2f} GB" if spec.size else "unknown"
+        files = ", ".join(f.filename for f in spec.files)
+        table.add_row(target.name, files, size, ", ".join(sums), str(download_root(target)))
+    Console().print(table)
+
+
 @cli.command(name="list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
 def list_plugins(kind) -> None:
@@ -346,6 +431,13 @@ def info(name) -> None:
         click.echo(f"  protocol: {protocol}")
         if spec.named_splits:
             click.echo(f"  named splits: {', '.join(sorted(spec.named_splits))}")
+        if spec.download is not None:
+            from .download import download_command
+
+            for file in spec.download.files:
+                sums = ", ".join(f"{k} {v}" for k, v in file.checksums.items()) or "no checksum"
+                click.echo(f"  download: {file.url} ({sums})")
+            click.echo(f"  get it with: {download_command(spec)}")
         found = True
     for kind in ("encoders", "extractors"):
         registry = plugins.registry(kind)

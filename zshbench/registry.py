@@ -85,6 +85,7 @@ class DatasetSpec:
     ``loader`` is ``"module:function"``; the function takes ``(root: Path, **loader_options)``
     and returns an :class:`~zshbench.datasets.base.ImageSet`. ``named_splits`` maps a split name
     to its list of unseen class names (``"standard"`` for the split the data set ships).
+    ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
     """
 
     name: str
@@ -102,6 +103,7 @@ class DatasetSpec:
     default_split: str = "random-0"
     named_splits: dict[str, list[str]] = field(default_factory=dict)
     loader_options: dict[str, Any] = field(default_factory=dict)
+    download: Any = None
     source_file: str = ""
 
     def load_loader(self):

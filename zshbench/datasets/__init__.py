@@ -86,13 +86,24 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
     return registry.get(text)
 
 
-def _describe_source(spec: DatasetSpec) -> str:
+def _describe_source(spec: DatasetSpec, root: Path | None = None) -> str:
     parts = []
     if spec.layout:
         parts.append(f"Expected layout: {_one_line(spec.layout)}.")
     if spec.obtain:
         parts.append(f"Where to get it: {_one_line(spec.obtain)}.")
-    return " ".join(parts)
+    parts.append(download_hint(spec, root))
+    return " ".join(part for part in parts if part)
+
+
+def download_hint(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) -> str:
+    """``"Or download it: zshbench download cub --root ..."`` for a data set that has a
+    ``[download]`` table (``root``: where it was looked for), else ``""``."""
+    if getattr(spec, "download", None) is None:
+        return ""
+    from ..download import download_command
+
+    return f"Or download it: {download_command(spec, root)} (or add --download to 'run')."
 
 
 def _one_line(text: str) -> str:
@@ -103,7 +114,7 @@ def _existing(path: Path, spec: DatasetSpec, given_by: str) -> Path:
     if not path.exists():
         raise DatasetError(
             f"data root {path} for data set {spec.name!r} (given by {given_by}) does not exist",
-            _describe_source(spec) or None,
+            _describe_source(spec, path) or None,
         )
     return path
 
@@ -113,8 +124,9 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
 
     Precedence: an explicit ``data_root`` (``--data-root``), then the spec's ``root_env``
     environment variable, then ``$ZSHBENCH_DATA_ROOT/<name>`` if that folder exists, then the
-    spec's ``default_root``. Embedded data sets need no root: always ``None`` (so a
-    ``--data-root`` meant for another data set in the same script does no harm).
+    spec's ``default_root``, then ``~/.cache/zshbench/data/<name>`` (where ``zshbench download``
+    puts it by default) if that folder exists. Embedded data sets need no root: always ``None``
+    (so a ``--data-root`` meant for another data set in the same script does no harm).
     """
     if spec.embedded:
         return None
@@ -129,6 +141,12 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
             return candidate
     if spec.default_root:
         return _existing(Path(spec.default_root).expanduser(), spec, "the spec's default_root")
+    if not shared_root:
+        from ..download import data_home
+
+        downloaded = data_home() / spec.name
+        if downloaded.exists():
+            return downloaded
     where = f"set ${spec.root_env} or " if spec.root_env else ""
     raise DatasetError(
         f"no data root for data set {spec.name!r}",
@@ -184,7 +202,13 @@ def load_dataset(
     if not callable(loader):
         raise DatasetError(f"data set {spec.name!r}: loader {spec.loader!r} is not callable")
     _check_options(spec, loader, options)
-    image_set = loader(root, **options)
+    try:
+        image_set = loader(root, **options)
+    except DatasetError as error:
+        hint = download_hint(spec, root)
+        if hint and hint not in (error.hint or ""):
+            error.hint = f"{error.hint.rstrip('.')}. {hint}" if error.hint else hint
+        raise
     if not isinstance(image_set, ImageSet):
         raise DatasetError(
             f"data set {spec.name!r}: loader {spec.loader!r} returned "
