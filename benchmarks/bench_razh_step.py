@@ -4,16 +4,17 @@
 
 For each input geometry, the same timm ViT encoder is timed twice on random images:
 
-* **RAZH**: one step of Eq. 16: full-image hash pass, reconstruction branch (mask ratio 0.5),
+* **RAZH**: one step of Eq. 16: reconstruction branch (mask ratio 0.5, whose f_x gives h),
   mixing branch (K-means, AEM, replacement) and the shared decoder, backward, AdamW;
 * **supervised ViT**: forward of the whole image, a linear classifier, cross-entropy,
   backward, AdamW: the reference a reader knows the cost of.
 
 It prints images/s, milliseconds per step and peak memory (CUDA: ``max_memory_allocated``;
 CPU: the process's peak resident set), with bf16 autocast on CUDA as RAZH trains there.
-``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px);
-``--scale paper`` is ViT-B/16 at 224 with MAE's decoder (a GPU job). Numbers vary with the
-machine and its load; nothing here is asserted.
+``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px), with
+the conv-stem token encoder; ``--scale paper`` is ViT-B/16 at 224 (``vit_base_patch16_224.mae``
+architecture, random weights) with MAE's decoder (a GPU job). Numbers vary with the machine and
+its load; nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from plugins.deep.backbones import build_backbone  # noqa: E402
+from plugins.deep.engine import autocast  # noqa: E402
 from plugins.razh import config as razh_config  # noqa: E402
-from plugins.razh.backbone import build_encoder  # noqa: E402
+from plugins.razh.method import RAZH  # noqa: E402
 from plugins.razh.model import AttributeEmbedding, RAZHNet  # noqa: E402
-from plugins.razh.training import Objective, autocast  # noqa: E402
+from plugins.razh.objective import razh_loss_parts  # noqa: E402
 
 
 def geometries(scale: str) -> list[tuple[str, str, int, int]]:
@@ -44,10 +47,10 @@ def geometries(scale: str) -> list[tuple[str, str, int, int]]:
 
 
 def build(scale: str, dataset: str, native: int, bits: int, classes: int, attributes: int):
-    options = {key: None for key in razh_config.CPU_SCALE} | {"scale": scale}
+    options = dict(RAZH.default_options) | {"scale": scale, "pretrained": False}
     settings = razh_config.resolve(options, dataset, bits, native)
     torch.manual_seed(0)
-    encoder, _, _ = build_encoder(settings)
+    encoder, _, _ = build_backbone(settings)
     sets = torch.rand(classes, attributes) < 0.3
     sets[:, 0] = True
     aem = AttributeEmbedding(
@@ -55,7 +58,8 @@ def build(scale: str, dataset: str, native: int, bits: int, classes: int, attrib
     )
     net = RAZHNet(
         encoder, bits, classes, aem=aem,
-        clusters=int(settings["clusters"]), threshold=float(settings["threshold"]),
+        clusters=int(settings["clusters"]), threshold=settings["threshold"],
+        replace_ratio=settings["replace_ratio"],
         decoder_dim=int(settings["decoder_dim"]), decoder_depth=int(settings["decoder_depth"]),
         decoder_heads=int(settings["decoder_heads"]),
     )  # fmt: skip
@@ -100,13 +104,13 @@ def bench_geometry(
     net.to(device).train()
     images = torch.randn(batch, 3, size, size, device=device)
     labels = torch.randint(0, classes, (batch,), device=device)
-    objective = Objective(net, 1.0, 1.0, frozenset({"cls", "h", "rec"}))
+    use = frozenset({"cls", "h", "rec"})
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
     generator = torch.Generator().manual_seed(0)
 
     def razh_step():
         with autocast(device, amp):
-            loss = objective(images, labels, generator)["loss"]
+            loss = razh_loss_parts(net, images, labels, generator, 1.0, 1.0, use)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

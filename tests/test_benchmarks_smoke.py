@@ -52,7 +52,7 @@ def test_bench_razh_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bench_razh_paper_scale_is_vit_b16_with_mae_decoder() -> None:
     net, settings = _load("bench_razh_step").build("paper", "cub", 224, 64, 10, 20)
-    assert settings["model"] == "vit_base_patch16_224" and settings["img_size"] == 224
+    assert settings["model"] == "vit_base_patch16_224.mae" and settings["img_size"] == 224
     assert net.encoder.embed_dim == 768 and len(net.encoder.blocks) == 12
     assert net.num_patches == 196 and len(net.decoder_blocks) == 8
     assert net.decoder_embed.out_features == 512

@@ -3,9 +3,10 @@
 Every expected value is written as explicit scalar arithmetic (math.log / math.exp / math.cosh)
 from the paper's equations, not by calling the functions under test:
 
-* Eq. 11  θ_ij = N²/s_p (s_ij = 1) or N²/s_n (s_ij = 0), s_p, s_n counting ordered pairs, i = j
-  included.
-* Eq. 17  L_h = (1/N²) Σ_ij θ_ij (log(1 + exp(x_ij)) − s_ij x_ij), x_ij = ½ h_iᵀh_j.
+* Eq. 11  θ_ij = N(N−1)/s_p (s_ij = 1) or N(N−1)/s_n (s_ij = 0), s_p, s_n counting the ordered
+  pairs i ≠ j; θ_ii = 0.
+* Eq. 17  L_h = (1/2N) Σ_{i≠j} θ_ij (log(1 + exp(x_ij)) − s_ij x_ij), x_ij = ½ h_iᵀh_j (the
+  authors' scale, which Table VIII's α/β assume).
 * Eq. 18  L_hal = (1/2N) Σ_i Σ_k logcosh(h^a_ik − h_ik).
 * L_r     mean over selected patches of the per-patch mean squared pixel error.
 * L_cls   mean softmax cross-entropy.
@@ -44,28 +45,28 @@ def similarity(labels: list[int]) -> torch.Tensor:
 
 
 def test_pair_weights_three_samples_two_classes():
-    # labels (0, 0, 1): S = [[1,1,0],[1,1,0],[0,0,1]]
-    # s_p = 4 (top-left block) + 1 (bottom-right) = 5, s_n = 9 - 5 = 4, N² = 9
-    # θ_p = 9/5 = 1.8, θ_n = 9/4 = 2.25
+    # labels (0, 0, 1): the ordered pairs i ≠ j are (1,2), (2,1) similar, and (1,3), (3,1),
+    # (2,3), (3,2) dissimilar: s_p = 2, s_n = 4, N(N - 1) = 6; θ_p = 6/2 = 3, θ_n = 6/4 = 1.5,
+    # and θ_ii = 0 (an image is not a pair with itself)
     similar = similarity([0, 0, 1])
-    p, n = 9 / 5, 9 / 4
-    expected = torch.tensor([[p, p, n], [p, p, n], [n, n, p]])
+    p, n = 3.0, 1.5
+    expected = torch.tensor([[0, p, n], [p, 0, n], [n, n, 0]])
     torch.testing.assert_close(pair_weights(similar), expected)
     # a boolean S gives the same weights
     torch.testing.assert_close(pair_weights(similar.bool()), expected)
 
 
 def test_pair_weights_single_class():
-    # all 4 ordered pairs similar: s_p = 4, θ = 4/4 = 1 everywhere (no dissimilar pair)
+    # both ordered pairs similar: s_p = 2 = N(N - 1), θ = 1 off the diagonal
     weights = pair_weights(similarity([7, 7]))
-    torch.testing.assert_close(weights, torch.ones(2, 2))
+    torch.testing.assert_close(weights, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
 
 
 def test_pair_weights_all_distinct():
-    # labels (0, 1, 2, 3): s_p = 4 (the diagonal), s_n = 12, N² = 16: θ_p = 4, θ_n = 16/12
+    # labels (0, 1, 2, 3): s_p = 0, s_n = 12 = N(N - 1): θ_n = 1 off the diagonal
     weights = pair_weights(similarity([0, 1, 2, 3]))
-    expected = torch.full((4, 4), 16 / 12)
-    expected.fill_diagonal_(4.0)
+    expected = torch.ones(4, 4)
+    expected.fill_diagonal_(0.0)
     torch.testing.assert_close(weights, expected)
 
 
@@ -74,29 +75,42 @@ def test_pair_weights_all_distinct():
 
 def test_pairwise_hash_loss_hand_example():
     # h1 = (1, 0.5), h2 = (0.5, -1), h3 = (-1, -2); labels (0, 0, 1)
-    # h_iᵀh_j: 11 = 1.25, 12 = 0.5 - 0.5 = 0, 13 = -1 - 1 = -2,
-    #          22 = 1.25, 23 = -0.5 + 2 = 1.5, 33 = 1 + 4 = 5
-    # x = ½ hᵀh: x11 = x22 = 0.625, x12 = 0, x13 = -1, x23 = 0.75, x33 = 2.5
-    # similar pairs (θ = 9/5): (1,1), (1,2), (2,1), (2,2), (3,3): term log(1+e^x) - x
-    # dissimilar (θ = 9/4): (1,3), (3,1), (2,3), (3,2): term log(1+e^x)
-    # L = (1/9) [9/5 Σ_sim + 9/4 Σ_dis] = Σ_sim / 5 + Σ_dis / 4
+    # h_iᵀh_j (i ≠ j): 12 = 0.5 - 0.5 = 0, 13 = -1 - 1 = -2, 23 = -0.5 + 2 = 1.5
+    # x = ½ hᵀh: x12 = 0, x13 = -1, x23 = 0.75
+    # similar (θ = 3): (1,2), (2,1): term log(1+e^x) - x = log 2
+    # dissimilar (θ = 1.5): (1,3), (3,1), (2,3), (3,2): term log(1+e^x)
+    # L = (1/2N) Σ θ term = (1/6) [3 · 2 log 2 + 1.5 (2 sp(-1) + 2 sp(0.75))]
     h = torch.tensor([[1.0, 0.5], [0.5, -1.0], [-1.0, -2.0]])
-    sum_similar = (
-        2 * (softplus(0.625) - 0.625)  # (1,1), (2,2)
-        + 2 * (softplus(0.0) - 0.0)  # (1,2), (2,1)
-        + (softplus(2.5) - 2.5)  # (3,3)
-    )
-    sum_dissimilar = 2 * softplus(-1.0) + 2 * softplus(0.75)
-    expected = sum_similar / 5 + sum_dissimilar / 4
+    weighted = 3 * 2 * math.log(2.0) + 1.5 * (2 * softplus(-1.0) + 2 * softplus(0.75))
+    expected = weighted / 6
     loss = pairwise_hash_loss(h, similarity([0, 0, 1]))
     assert loss.ndim == 0
     assert loss.item() == pytest.approx(expected, rel=1e-6)
+    # with S inverted the similar pair loses its -x term and the dissimilar ones gain theirs
+    inverted = pairwise_hash_loss(h, 1 - similarity([0, 0, 1]))
+    assert inverted.item() != pytest.approx(expected, rel=1e-3)
+
+
+def test_pairwise_hash_loss_is_the_authors_scale_not_a_mean():
+    # Table VIII's α was tuned for (1/2N) Σ_{i≠j} θ ℓ = (N - 1)/2 · (mean over similar pairs +
+    # mean over dissimilar pairs): 7.5 times the per-kind means at the paper's batch of 16.
+    g = torch.Generator().manual_seed(5)
+    h = torch.tanh(torch.randn(16, 24, generator=g))
+    labels = [i % 4 for i in range(16)]
+    x = 0.5 * (h @ h.T).double()
+    same = similarity(labels).bool()
+    off = ~torch.eye(16, dtype=torch.bool)
+    similar_terms = (torch.log1p(torch.exp(x)) - x)[same & off]
+    dissimilar_terms = torch.log1p(torch.exp(x))[~same & off]
+    means = similar_terms.mean() + dissimilar_terms.mean()
+    loss = pairwise_hash_loss(h, similarity(labels))
+    assert loss.item() == pytest.approx(7.5 * means.item(), rel=1e-5)
 
 
 def test_pairwise_hash_loss_hand_gradient():
-    # Two samples, 1-bit codes h1 = a, h2 = b, different labels: θ = 4/2 = 2 for both kinds.
-    # L = (1/4) * 2 * [sp(a²/2) - a²/2 + sp(b²/2) - b²/2 + 2 sp(ab/2)]
-    # dL/da = ½ [σ(a²/2) a - a + 2 σ(ab/2) b/2] = ½ [a (σ(a²/2) - 1) + b σ(ab/2)]
+    # Two samples, 1-bit codes h1 = a, h2 = b, different labels: s_n = 2, θ = 2/2 = 1.
+    # L = (1/4) · 2 · sp(ab/2) = sp(ab/2) / 2
+    # dL/da = ½ σ(ab/2) · b/2 = b σ(ab/2) / 4, dL/db = a σ(ab/2) / 4
     a, b = 0.8, -0.3
     h = torch.tensor([[a], [b]], requires_grad=True)
     pairwise_hash_loss(h, similarity([0, 1])).backward()
@@ -104,16 +118,16 @@ def test_pairwise_hash_loss_hand_gradient():
     def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
 
-    grad_a = 0.5 * (a * (sigmoid(a * a / 2) - 1) + b * sigmoid(a * b / 2))
-    grad_b = 0.5 * (b * (sigmoid(b * b / 2) - 1) + a * sigmoid(a * b / 2))
+    grad_a = b * sigmoid(a * b / 2) / 4
+    grad_b = a * sigmoid(a * b / 2) / 4
     torch.testing.assert_close(h.grad, torch.tensor([[grad_a], [grad_b]]))
 
 
 def test_pairwise_hash_loss_single_class():
-    # h1 = (1, 0.5), h2 = (0.5, -1), same label: s_p = 4, s_n = 0, θ = 1 everywhere.
-    # x11 = x22 = 0.625, x12 = x21 = 0; all similar: L = (1/4) Σ (log(1+e^x) - x)
+    # h1 = (1, 0.5), h2 = (0.5, -1), same label: θ = 1 off the diagonal; x12 = x21 = 0.
+    # L = (1/4) · 2 (log(1 + e^0) - 0) = log(2) / 2
     h = torch.tensor([[1.0, 0.5], [0.5, -1.0]], requires_grad=True)
-    expected = (2 * (softplus(0.625) - 0.625) + 2 * math.log(2.0)) / 4
+    expected = math.log(2.0) / 2
     loss = pairwise_hash_loss(h, similarity([3, 3]))
     assert math.isfinite(loss.item())
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -122,12 +136,9 @@ def test_pairwise_hash_loss_single_class():
 
 
 def test_pairwise_hash_loss_huge_inner_products_exact():
-    # 128-bit ±1 code v scaled by c = 10: h1 = c v, h2 = -c v.
-    # x11 = x22 = ½ c² 128 = 6400, x12 = x21 = -6400 (e^6400 overflows any float).
-    # Different labels, θ = 2 for both kinds:
-    #   L = (1/4) 2 [2 (log(1+e^6400) - 6400) + 2 log(1+e^-6400)] = log(1+e^-6400) * 2 ≈ 0
-    # Same label, θ = 1:
-    #   L = (1/4) [2 log(1+e^-6400) + 2 (log(1+e^-6400) + 6400)] ≈ 6400 / 2 = 3200
+    # 128-bit ±1 code v scaled by c = 10: h1 = c v, h2 = -c v; x12 = x21 = -½ c² 128 = -6400.
+    # Different labels, θ = 1: L = (1/4) · 2 log(1 + e^-6400) ≈ 0
+    # Same label, θ = 1:       L = (1/4) · 2 (log(1 + e^-6400) + 6400) ≈ 3200
     g = torch.Generator().manual_seed(0)
     v = torch.randint(0, 2, (128,), generator=g).float() * 2 - 1
     h = torch.stack([10 * v, -10 * v]).requires_grad_(True)
@@ -143,9 +154,8 @@ def test_pairwise_hash_loss_huge_inner_products_exact():
     assert together.item() == pytest.approx(3200.0, rel=1e-6)
     together.backward()
     assert torch.isfinite(h.grad).all()
-    # Same label: L = (1/4) Σ_ij log(1 + e^{-x_ij}), d/dx log(1 + e^{-x}) = -σ(-x).
-    # dL/dh1: (1,1) term (1/4)(-σ(-6400)) h1 = 0; (1,2) and (2,1) terms, dx12/dh1 = ½ h2:
-    #   2 · (1/4) · (-σ(6400)) · ½ · (-10 v) = 2 · ¼ · (-1) · (-5 v) = 2.5 v; by symmetry -2.5 v.
+    # Same label: L = (1/4) · 2 (sp(x12) - x12), dx12/dh1 = ½ h2:
+    # dL/dh1 = ½ (σ(-6400) - 1) · ½ h2 = -¼ h2 = 2.5 v; by symmetry dL/dh2 = -2.5 v.
     torch.testing.assert_close(h.grad[0], 2.5 * v)
     torch.testing.assert_close(h.grad[1], -2.5 * v)
 
@@ -159,22 +169,34 @@ def test_pairwise_hash_loss_128_bits_matches_float64_naive():
     codes[1] = list(codes[0])  # an identical pair: x = 64
     codes[2] = [-c for c in codes[0]]  # an opposite pair: x = -64
     labels = [0, 1, 0, 2, 1, 1]
-    s_p = sum(1 for a in labels for b in labels if a == b)
-    s_n = n * n - s_p
+    pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
+    s_p = sum(1 for i, j in pairs if labels[i] == labels[j])
+    s_n = len(pairs) - s_p
     total = 0.0
-    for i in range(n):
-        for j in range(n):
-            x = 0.5 * sum(float(a) * float(b) for a, b in zip(codes[i], codes[j], strict=True))
-            s = 1.0 if labels[i] == labels[j] else 0.0
-            theta = n * n / s_p if s else n * n / s_n
-            total += theta * (math.log1p(math.exp(x)) - s * x)
-    expected = total / (n * n)
+    for i, j in pairs:
+        x = 0.5 * sum(float(a) * float(b) for a, b in zip(codes[i], codes[j], strict=True))
+        s = 1.0 if labels[i] == labels[j] else 0.0
+        theta = len(pairs) / s_p if s else len(pairs) / s_n
+        total += theta * (math.log1p(math.exp(x)) - s * x)
+    expected = total / (2 * n)
 
     h = torch.tensor(codes, dtype=torch.float32, requires_grad=True)
     loss = pairwise_hash_loss(h, similarity(labels))
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     loss.backward()
     assert torch.isfinite(h.grad).all()
+
+
+def test_pairwise_hash_loss_inner_products_in_fp32_under_bf16_autocast():
+    # bf16 keeps 8 bits of mantissa: 128-bit inner products of tanh codes would be rounded
+    g = torch.Generator().manual_seed(2)
+    h = torch.tanh(torch.randn(8, 128, generator=g) * 3)
+    labels = similarity([0, 1, 0, 2, 1, 1, 3, 3])
+    reference = pairwise_hash_loss(h, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = pairwise_hash_loss(h, labels)
+    assert under_autocast.dtype == torch.float32
+    assert under_autocast.item() == pytest.approx(reference.item(), rel=1e-6)
 
 
 # --- L_r: reconstruction ----------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""RAZH as a zshbench method (plugins/razh/method.py, config, attributes, backbone).
+"""RAZH as a zshbench method (plugins/razh/method.py, config, attributes) on the deep engine.
 
 * config: the paper's α/β table, its prefix and nearest-length rules, the two scales;
 * attributes: T^(i) from a binary or a continuous class-attribute matrix, readable class names;
-* backbone: an MAE-style checkpoint (encoder + decoder keys) loads into the timm ViT, a wrong
-  architecture or a pickled object is a one-line ZshbenchError;
+* backbone (plugins/deep/backbones.py): an MAE-style checkpoint (encoder + decoder keys) loads
+  into the timm ViT, a wrong architecture or a pickled object is a one-line ZshbenchError;
+  class-supervised weights are refused for RAZH and flagged for RAZH-F;
 * end to end on the embedded ``digits`` data set through ``zshbench.runner.run`` for razh,
   razh-c, razh-a, razh-d and razh-t, with a tiny ViT and the offline ``hashing`` text encoder:
   records, codes, seen-class model selection that never loads a query image, the three
-  selection modes, diagnostics, option errors, a diverging loss, RAZH-F's fine-tuning.
+  selection modes (retrain the default), diagnostics, option errors, a diverging loss, RAZH-F's
+  fine-tuning, the replaced fraction and the phase timings in the record.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ timm = pytest.importorskip("timm")
 
 from razh_tiny import TINY  # noqa: E402
 
+from plugins.deep import method as deep_method  # noqa: E402
+from plugins.deep import scales  # noqa: E402
+from plugins.deep.backbones import build_backbone as build_encoder  # noqa: E402
 from plugins.razh import config as razh_config  # noqa: E402
 from plugins.razh import method as razh_method  # noqa: E402
 from plugins.razh.attributes import (  # noqa: E402
@@ -29,7 +34,6 @@ from plugins.razh.attributes import (  # noqa: E402
     class_attribute_sets,
     readable_class_name,
 )
-from plugins.razh.backbone import build_encoder  # noqa: E402
 from plugins.razh.method import RAZH  # noqa: E402
 from zshbench import runner  # noqa: E402
 from zshbench.datasets.base import ArrayImageSource  # noqa: E402
@@ -37,7 +41,7 @@ from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
 from zshbench.method import Progress, RunContext, TrainData  # noqa: E402
 from zshbench.results import iter_records  # noqa: E402
 
-VARIANTS = ["razh", "razh-c", "razh-a", "razh-d", "razh-t"]
+VARIANTS = ["razh", "razh-c", "razh-a", "razh-d", "razh-t", "razh-f"]
 # digits: 8 seen classes × 50 training images, 2 of them held out for validation
 TRAIN_IMAGES, FIT_IMAGES, QUERIES, DATABASE = 400, 300, 60, 1337
 
@@ -81,15 +85,20 @@ def options(**given):
 
 def test_resolve_paper_scale():
     awa2 = razh_config.resolve(options(scale="paper"), "awa2", 48, native_size=None)
+    # the paper's operating point: MAE's self-supervised ViT-B/16, pretrained, its own
+    # normalisation (checked on the built model below), random-resized-crop + flip
     assert (awa2["model"], awa2["img_size"], awa2["patch_size"]) == (
-        "vit_base_patch16_224",
+        "vit_base_patch16_224.mae",
         224,
         16,
     )
+    assert awa2["pretrained"] is True and awa2["stem"] == "patch"
+    assert awa2["augment"] == "rrc+flip" and awa2["hash_input"] == "masked"
+    assert awa2["selection"] == "retrain"
     assert (awa2["decoder_dim"], awa2["decoder_depth"], awa2["decoder_heads"]) == (512, 8, 16)
     assert (awa2["lr"], awa2["weight_decay"], awa2["epochs"]) == (6e-6, 0.5, 70)
     assert (awa2["alpha"], awa2["beta"]) == (0.5, 0.001)  # Table VIII, AWA2 48 bits
-    assert awa2["threshold"] == 0.1 and awa2["clusters"] == 9
+    assert awa2["threshold"] == 0.1 and awa2["clusters"] == 9 and awa2["replace_ratio"] is None
     awa2_long = razh_config.resolve(options(scale="paper"), "awa2", 128, native_size=None)
     assert awa2_long["epochs"] == 50 and awa2_long["clusters"] == 25
     assert awa2_long["threshold"] == 0.2
@@ -100,18 +109,57 @@ def test_resolve_paper_scale():
     assert (given["lr"], given["alpha"], given["beta"]) == (1e-4, 0.3, 0.001)
 
 
+def test_paper_scale_backbone_is_mae_with_imagenet_normalisation():
+    """vit_base_patch16_224 (no tag) is class-supervised with 0.5/0.5 normalisation; the MAE
+    tag is self-supervised with ImageNet's mean/std."""
+    settings = razh_config.resolve(options(scale="paper"), "cub", 24, native_size=None)
+    encoder, mean, std = build_encoder({**settings, "pretrained": False})
+    assert type(encoder).__name__ == "VisionTransformer" and encoder.embed_dim == 768
+    assert mean == pytest.approx((0.485, 0.456, 0.406)) and std == pytest.approx(
+        (0.229, 0.224, 0.225)
+    )
+
+
+def test_class_supervised_weights_are_refused_for_razh_and_flagged_for_razh_f():
+    from plugins.deep.backbones import weights_supervision
+
+    assert weights_supervision({"model": "vit_base_patch16_224.mae", "pretrained": True}) == (
+        "self-supervised"
+    )
+    assert weights_supervision({"model": "vit_base_patch16_224", "pretrained": True}) == (
+        "class-supervised"
+    )
+    assert weights_supervision(
+        {"model": "vit_base_patch16_224.augreg_in21k", "pretrained": True}
+    ) == ("class-supervised")
+    assert weights_supervision({"model": "x", "pretrained": False}) == "none"
+    assert weights_supervision({"model": "x", "weights": "w.pth"}) == "unknown"
+    settings = {"model": "vit_base_patch16_224.orig_in21k_ft_in1k", "pretrained": True}
+    with pytest.raises(ZshbenchError, match="class labels") as info:
+        RAZH(24)._check_supervision(settings)
+    assert "razh-f" in str(info.value) and "\n" not in str(info.value)
+    warnings = razh_method.RAZHFineTuned(24)._check_supervision(settings)
+    assert len(warnings) == 1 and "not a strict zero-shot result" in warnings[0]
+
+
 def test_resolve_cpu_scale_geometry():
-    assert razh_config.cpu_geometry(8) == (8, 2)
-    assert razh_config.cpu_geometry(64) == (64, 16)
-    assert razh_config.cpu_geometry(None) == (64, 16)
-    assert razh_config.cpu_geometry(500) == (64, 16)  # at most 64 px
-    assert razh_config.cpu_geometry(30) == (28, 7)  # a multiple of the 4×4 grid
+    assert scales.cpu_geometry(8) == (8, 2)
+    assert scales.cpu_geometry(64) == (64, 16)
+    assert scales.cpu_geometry(None) == (64, 16)
+    assert scales.cpu_geometry(500) == (64, 16)  # at most 64 px
+    assert scales.cpu_geometry(30) == (28, 7)  # a multiple of the 4×4 grid
     digits = razh_config.resolve(options(), "digits", 16, native_size=8)
     assert (digits["img_size"], digits["patch_size"]) == (8, 2)
     assert (digits["alpha"], digits["beta"]) == (1.0, 1.0)  # not in the paper's tables
     assert digits["clusters"] == 4  # a quarter of the 16 patches
+    # at CPU scale Eq. 3 replaces a share of the patches; the authors' threshold stays selectable
+    assert digits["threshold"] is None and digits["replace_ratio"] == razh_config.CPU_REPLACE_RATIO
+    given = razh_config.resolve(options(threshold=0.1), "digits", 16, native_size=8)
+    assert given["threshold"] == 0.1 and given["replace_ratio"] is None
+    assert digits["stem"] == "conv" and digits["selection"] == "retrain"
     cub = razh_config.resolve(options(), "cub-mini64", 48, native_size=64)
     assert (cub["img_size"], cub["patch_size"], cub["model"]) == (64, 16, "vit_tiny_patch16_224")
+    assert cub["pretrained"] is False
     assert (cub["alpha"], cub["beta"]) == (1.0, 0.001)
 
 
@@ -382,7 +430,9 @@ def run(tmp_path, method: str = "razh", progress: Progress | None = None, **give
 
 @pytest.mark.parametrize("method", VARIANTS)
 def test_end_to_end_on_digits(tmp_path, spy, method):
-    path, record = run(tmp_path, method)
+    # checkpoint selection keeps the validated network, so its validation mAP can be re-measured
+    extra = {"finetune_epochs": 1} if method == "razh-f" else {}
+    path, record = run(tmp_path, method, selection="checkpoint", **extra)
     assert record["method"] == method and record["bits"] == 16
     assert [p for p, _ in iter_records(tmp_path)] == [path]
     assert any(key.startswith("map@") for key in record["metrics"])
@@ -397,7 +447,14 @@ def test_end_to_end_on_digits(tmp_path, spy, method):
     training = record["config"]["training"]
     assert training["selection"] == "checkpoint"
     assert training["best_epoch"] == 1 and training["epochs_run"] == 1
-    assert training["world_size"] == 1 and training["finetune_epochs"] == 0
+    assert training["world_size"] == 1
+    assert training["finetune_epochs"] == (1 if method == "razh-f" else 0)
+    assert 0.0 <= training["train_accuracy"] <= 1.0
+    assert training["train_accuracy_by"] == "classifier on h"
+    assert training["weights_supervision"] == "none"
+    phases = record["timings"]["fit_phases"]
+    assert set(phases) == {"warmup_s", "training_s", "validation_s"}
+    assert all(value >= 0 for value in phases.values()) and phases["validation_s"] > 0
     resolved = record["config"]["resolved"]
     assert (resolved["img_size"], resolved["patch_size"]) == (8, 2)
 
@@ -414,11 +471,14 @@ def test_end_to_end_on_digits(tmp_path, spy, method):
     assert loaded.isdisjoint(views.query.tolist())
     assert not set(views.query.tolist()) & set(views.val_database.tolist())  # sanity
 
-    net = method_object.net_
+    net = method_object.network_
     losses = training["final_losses"]
     assert np.isfinite(list(losses.values())).all()
-    if method in ("razh", "razh-c", "razh-t"):
+    if method in ("razh", "razh-c", "razh-t", "razh-f"):
         assert net.aem is not None and {"hal", "replaced"} <= set(losses)
+        # the share of patches Eq. 3 replaced, per epoch and overall
+        assert all("replaced" in epoch for epoch in training["history"]["final"])
+        assert 0.0 < training["replaced_fraction"] < 1.0
         assert net.clustering is (method != "razh-c")
     if method == "razh-t":  # class names are the attributes, one per class
         seen_names = [c.replace("_", " ") for c in data.class_names]
@@ -434,28 +494,53 @@ def test_end_to_end_on_digits(tmp_path, spy, method):
 
 @pytest.fixture
 def train_calls(monkeypatch):
-    """Every call of training.train that RAZH's fit makes: (label, images, validated)."""
+    """Every call of the engine's train that RAZH's fit makes: (label, images, validated),
+    both RAZH's own stages (fine-tuning, warm-up) and the engine's training phases."""
     calls = []
-    real = razh_method.train
+    real = deep_method.train
 
-    def spy_train(net, images, labels, *args, validate=None, label="train", **kwargs):
+    def spy_train(objective, images, labels, *args, validate=None, label="train", **kwargs):
         calls.append((label, len(images), validate is not None))
-        return real(net, images, labels, *args, validate=validate, label=label, **kwargs)
+        return real(objective, images, labels, *args, validate=validate, label=label, **kwargs)
 
+    monkeypatch.setattr(deep_method, "train", spy_train)
     monkeypatch.setattr(razh_method, "train", spy_train)
     return calls
 
 
-def test_selection_retrain_trains_twice(tmp_path, spy, train_calls):
-    _, record = run(tmp_path, selection="retrain")
+def test_selection_retrain_is_the_default_and_trains_twice(tmp_path, spy, train_calls):
+    _, record = run(tmp_path, epochs=2)
     training = record["config"]["training"]
     assert training["selection"] == "retrain"
-    assert training["epochs_run"] == 2  # one selection epoch + one retraining epoch
-    assert training["best_epoch"] == 1 and len(training["validation_curve"]) == 1
+    assert training["best_epoch"] in (1, 2) and len(training["validation_curve"]) == 2
+    # two selection epochs + as many retraining epochs as the chosen epoch
+    assert training["epochs_run"] == 2 + training["best_epoch"]
+    assert training["final_epochs"] == training["best_epoch"]
     assert [(images, validated) for _, images, validated in train_calls] == [
         (FIT_IMAGES, True),  # seen classes minus the validation classes, validated
         (TRAIN_IMAGES, False),  # then all seen classes for the chosen number of epochs
     ]
+    # the shipped network saw every seen class: its training accuracy is over all 400 images
+    assert len(spy["method"].network_.classifier.weight) == 8
+
+
+def test_retrain_follows_the_schedule_the_epoch_was_chosen_under(tmp_path, spy, monkeypatch):
+    """Retraining stops at the chosen epoch of the *same* learning-rate schedule (cosine over
+    the full epoch budget), so the chosen epoch means the same thing in both phases."""
+    settings = []
+    real = deep_method.train
+
+    def spy_train(objective, images, labels, normalizer, run_settings, *args, **kwargs):
+        settings.append(run_settings)
+        return real(objective, images, labels, normalizer, run_settings, *args, **kwargs)
+
+    monkeypatch.setattr(deep_method, "train", spy_train)
+    monkeypatch.setattr(razh_method, "train", spy_train)
+    _, record = run(tmp_path, epochs=3, patience=1)
+    first, second = settings
+    best = record["config"]["training"]["best_epoch"]
+    assert (first.epochs, first.schedule_epochs) == (3, None)
+    assert (second.epochs, second.schedule_epochs) == (best, 3)
 
 
 def test_selection_none_trains_on_all_seen_images(tmp_path, spy, train_calls):
@@ -471,8 +556,13 @@ def test_selection_none_trains_on_all_seen_images(tmp_path, spy, train_calls):
 
 def test_pretrain_epochs_run_a_reconstruction_warm_up(tmp_path, spy, train_calls):
     _, record = run(tmp_path, selection="none", pretrain_epochs=1)
-    assert [label for label, _, _ in train_calls] == ["reconstruction warm-up", "train"]
+    assert [label for label, _, _ in train_calls] == [
+        "reconstruction warm-up",
+        "train (all seen classes)",
+    ]
     assert record["config"]["pretrain_epochs"] == 1
+    assert record["config"]["training"]["pretrain_epochs"] == 1
+    assert record["timings"]["fit_phases"]["warmup_s"] > 0
 
 
 def test_diagnostics_write_a_png_listed_in_the_record(tmp_path, spy):
@@ -505,10 +595,14 @@ def test_diagnostics_without_attribute_module_are_skipped(tmp_path, spy, method)
         ({"mask_ratio": 1.0}, ["mask_ratio", "[0, 1)"]),
         ({"scale": "huge"}, ["scale", "cpu", "paper"]),
         ({"selection": "x"}, ["selection", "checkpoint", "retrain", "none"]),
+        ({"threshold": 0.1, "replace_ratio": 0.5}, ["threshold or replace_ratio"]),
+        ({"replace_ratio": 1.5}, ["replace_ratio", "[0, 1]"]),
+        ({"hash_input": "half"}, ["hash_input", "masked", "full"]),
+        ({"augment": "warp"}, ["augment", "crop"]),
         ({"epochs": 0}, ["epochs", "positive integer"]),
         ({"epochs": True}, ["epochs", "positive integer"]),
         ({"mask_ratio": "half"}, ["mask_ratio", "number"]),
-        ({"weights": "w.pth", "pretrained_from_cache": True}, ["not both"]),
+        ({"weights": "w.pth", "pretrained": True}, ["not both"]),
         ({"epoch": 3}, ["no option epoch"]),
     ],
 )
@@ -533,10 +627,10 @@ def test_diverging_loss_is_a_training_error_and_writes_no_record(tmp_path, spy, 
     if cause == "lr":
         given["lr"] = 1e30
     else:
-        from plugins.razh import training
+        from plugins.razh import objective
 
         monkeypatch.setattr(
-            training, "classification_loss", lambda logits, labels: logits.sum() * float("nan")
+            objective, "classification_loss", lambda logits, labels: logits.sum() * float("nan")
         )
     with pytest.raises(TrainingError) as info:
         runner.run(request(tmp_path, **given))
@@ -547,39 +641,62 @@ def test_diverging_loss_is_a_training_error_and_writes_no_record(tmp_path, spy, 
     assert not list(tmp_path.rglob("bits16-seed0.json"))
 
 
-def test_razh_f_fine_tunes_the_encoder_first(tmp_path, spy, monkeypatch):
-    finetuned = []
-    real = razh_method.supervised_finetune
+@pytest.fixture
+def finetunes(monkeypatch):
+    """RAZH-F's fine-tuning runs: (images, classes, whether the encoder's weights moved)."""
+    seen = []
+    real = razh_method.train
 
-    def spy_finetune(net, images, labels, num_classes, *args, **kwargs):
+    def spy_train(objective, images, *args, label="train", **kwargs):
+        if label != "class-supervised fine-tuning":
+            return real(objective, images, *args, label=label, **kwargs)
+        net = objective.network
         before = net.encoder.blocks[0].attn.qkv.weight.detach().clone()
-        history = real(net, images, labels, num_classes, *args, **kwargs)
+        result = real(objective, images, *args, label=label, **kwargs)
         after = net.encoder.blocks[0].attn.qkv.weight.detach()
-        finetuned.append((len(images), num_classes, not torch.equal(before, after)))
-        return history
+        seen.append((len(images), objective.head.out_features, not torch.equal(before, after)))
+        return result
 
-    monkeypatch.setattr(razh_method, "supervised_finetune", spy_finetune)
-    progress = Recorder()
-    _, record = run(tmp_path, progress=progress, finetune_epochs=1, selection="none")
+    monkeypatch.setattr(razh_method, "train", spy_train)
+    return seen
+
+
+def test_razh_f_fine_tunes_the_encoder_first(tmp_path, spy, finetunes):
+    _, record = run(tmp_path, "razh-f", finetune_epochs=1, selection="none")
     assert record["config"]["training"]["finetune_epochs"] == 1
-    assert len(finetuned) == 1
-    assert finetuned[0] == (TRAIN_IMAGES, 8, True)  # all seen images, 8 classes, weights moved
-    assert any("class-supervised fine-tuning epoch 1" in line for line in progress.lines)
+    assert finetunes == [(TRAIN_IMAGES, 8, True)]  # all seen images, 8 classes, weights moved
+    assert record["config"]["training"]["history"]["final"]  # then RAZH's own training
 
 
-def test_razh_f_fine_tunes_every_network_on_the_images_it_trains_on(tmp_path, spy, monkeypatch):
+def test_razh_f_fine_tunes_every_network_on_the_images_it_trains_on(tmp_path, spy, finetunes):
     """Selecting the epoch, the held-out validation classes are never seen with their labels;
     the retrained network is fine-tuned too, on all seen classes."""
-    sizes = []
-    real = razh_method.supervised_finetune
+    run(tmp_path / "checkpoint", "razh-f", finetune_epochs=1, selection="checkpoint")
+    assert [images for images, _, _ in finetunes] == [FIT_IMAGES]
+    finetunes.clear()
+    run(tmp_path / "retrain", "razh-f", finetune_epochs=1)
+    assert [images for images, _, _ in finetunes] == [FIT_IMAGES, TRAIN_IMAGES]
 
-    def spy_finetune(net, images, *args, **kwargs):
-        sizes.append(len(images))
-        return real(net, images, *args, **kwargs)
 
-    monkeypatch.setattr(razh_method, "supervised_finetune", spy_finetune)
-    run(tmp_path / "checkpoint", finetune_epochs=1)
-    assert sizes == [FIT_IMAGES]
-    sizes.clear()
-    run(tmp_path / "retrain", finetune_epochs=1, selection="retrain")
-    assert sizes == [FIT_IMAGES, TRAIN_IMAGES]
+def test_razh_f_fine_tunes_by_default_at_cpu_scale():
+    settings = razh_method.RAZHFineTuned(16).resolve_settings(_digits_train_data())
+    assert settings["finetune_epochs"] == razh_method.RAZHFineTuned.CPU_FINETUNE_EPOCHS > 0
+    assert RAZH(16).resolve_settings(_digits_train_data())["finetune_epochs"] == 0
+
+
+def _digits_train_data() -> TrainData:
+    views, _ = runner.prepare_split(
+        runner.RunRequest(method="razh", dataset="digits", bits=[16]),
+        Progress(),
+        write_manifest=False,
+    )
+    return views.train_data(5000)
+
+
+def test_record_has_a_log_file_with_the_epoch_figures(tmp_path, spy):
+    path, record = run(tmp_path, epochs=2, selection="none")
+    log = path.with_suffix(".log")
+    assert record["log_file"] == log.name and log.is_file()
+    text = log.read_text()
+    assert "train (all seen classes) epoch 1/2" in text and "epoch 2/2" in text
+    assert "cls=" in text and "replaced=" in text

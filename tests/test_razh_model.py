@@ -23,7 +23,7 @@ timm = pytest.importorskip("timm")
 
 from plugins.razh.kmeans import cluster_means  # noqa: E402
 from plugins.razh.model import AttributeEmbedding, RAZHNet  # noqa: E402
-from plugins.razh.training import Objective  # noqa: E402
+from plugins.razh.objective import razh_loss_parts  # noqa: E402
 
 IMG, PATCH, DIM, BITS, CLASSES, ATTRIBUTES, WORD_DIM = 8, 2, 16, 12, 3, 6, 5
 M = (IMG // PATCH) ** 2  # 16 patches
@@ -168,9 +168,8 @@ def test_constructor_rejects_bad_switches():
 def objective_gradients(straight_through: bool) -> tuple[RAZHNet, dict[str, torch.Tensor]]:
     """One backward pass of the full Eq. 16 with every cluster replaced (threshold −1)."""
     net = tiny_net("aem", straight_through=straight_through, threshold=-1.0)
-    objective = Objective(net, alpha=1.0, beta=1.0, losses=frozenset({"cls", "h", "rec"}))
     images, labels = batch(6)
-    parts = objective(images, labels, gen(3))
+    parts = razh_loss_parts(net, images, labels, gen(3), 1.0, 1.0, frozenset({"cls", "h", "rec"}))
     assert float(parts["replaced"]) == 1.0  # threshold −1 ≤ any cosine: all replaced
     assert set(parts) >= {"cls", "h", "r", "hal", "loss"}
     parts["loss"].backward()
@@ -359,6 +358,47 @@ def test_intermediate_threshold_replaces_exactly_the_passing_clusters():
     torch.testing.assert_close(mixing.tokens[~kept], per_patch[~kept])
 
 
+@pytest.mark.parametrize("ratio", [0.25, 0.5, 0.75])
+def test_replace_ratio_replaces_that_share_of_the_patches(ratio):
+    """RAZH-C (one patch a cluster): exactly ``ratio`` of the batch's 8 × 16 patches, the ones
+    with the highest best-attribute similarity (a brute-force sort is the reference)."""
+    net = tiny_net("aem", clustering=False, threshold=None, replace_ratio=ratio)
+    images, labels = batch(8)
+    mixing = net.mix(net.patch_tokens(images), labels, gen(4))
+    similarity = mixing.similarity.detach().flatten()
+    order = similarity.argsort(descending=True)
+    expected = torch.zeros_like(similarity, dtype=torch.bool)
+    expected[order[: round(ratio * len(similarity))]] = True
+    assert torch.equal(mixing.replaced.flatten(), expected)
+
+
+def test_replace_ratio_with_clusters_replaces_whole_clusters_about_that_share():
+    net = tiny_net("aem", threshold=None, replace_ratio=0.5)
+    images, labels = batch(8)
+    mixing = net.mix(net.patch_tokens(images), labels, gen(4))
+    assert torch.equal(mixing.replaced, torch.gather(mixing.passed, 1, mixing.assignment))
+    share = mixing.replaced.float().mean().item()
+    assert 0.5 <= share <= 0.5 + 16 / 128  # at most one cluster's patches above the quantile
+    nothing = tiny_net("aem", threshold=None, replace_ratio=0.0)
+    assert not nothing.mix(net.patch_tokens(images), labels, gen(4)).replaced.any()
+    with pytest.raises(ValueError, match="exactly one"):
+        tiny_net("aem", threshold=0.1, replace_ratio=0.5)
+
+
+def test_attribute_choice_is_fp32_under_bf16_autocast():
+    """The cosine similarities, their argmax and the threshold test do not see bf16 rounding."""
+    net = tiny_net("aem", threshold=None, replace_ratio=0.5)
+    images, labels = batch(8)
+    tokens = net.patch_tokens(images).detach()
+    reference = net.mix(tokens, labels, gen(4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = net.mix(tokens, labels, gen(4))
+    assert under.similarity.dtype == torch.float32
+    torch.testing.assert_close(under.similarity, reference.similarity)
+    assert torch.equal(under.attribute, reference.attribute)
+    assert torch.equal(under.replaced, reference.replaced)
+
+
 def test_razh_c_gives_every_patch_its_own_cluster():
     net = tiny_net("aem", clustering=False, threshold=-1.0)
     images, labels = batch(3)
@@ -461,7 +501,7 @@ def test_training_reconstruction_target_and_mask_come_from_the_same_draw():
 
 @pytest.mark.parametrize("pool", ["mean", "cls"])
 def test_hash_images_matches_timms_forward_features(pool):
-    net = tiny_net("aem", pool=pool)
+    net = tiny_net("aem", pool=pool, hash_input="full")
     images, labels = batch(5)
     rng_before = torch.get_rng_state()
     first = net.hash_images(images)
@@ -483,7 +523,8 @@ def test_hash_images_matches_timms_forward_features(pool):
 
 
 def test_hash_input_masked_uses_the_reconstruction_branch():
-    net = tiny_net(None, hash_input="masked")
+    net = tiny_net(None)  # the default: h from f_x, the masked branch (Eq. 5, 7)
+    assert net.hash_input == "masked"
     images, labels = batch(3)
     out = net(images, labels, gen(2))
     keep, _ = net.random_keep(3, gen(2), torch.device("cpu"))

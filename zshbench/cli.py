@@ -16,7 +16,7 @@ import click
 from . import __version__
 from .errors import ZshbenchError
 
-KINDS = ("methods", "datasets", "encoders", "extractors")
+KINDS = ("methods", "datasets", "encoders", "extractors", "studies")
 TIE_POLICIES = ("expected", "random", "index")
 
 
@@ -164,6 +164,65 @@ def run(
         f"{len(paths)} record(s) under {results_dir}. Next: zshbench report"
         + (f" --results {results_dir}" if str(results_dir) != "results" else "")
     )
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
+@click.option("--bits", "-b", default=None, help="Code lengths (default: the paper table's).")
+@click.option("--seeds", "-s", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--split", default=None, help="Split name (default: the data set's default).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--data-root", default=None, help="Where the data set lies (or its env var).")
+@click.option("--data-option", "data_options", multiple=True, help="Data-set loader key=value.")
+@results_option
+@click.option("--encoder", default=None, help="Attribute-text encoder (default: minilm).")
+@click.option("--encoder-option", "encoder_options", multiple=True, help="Encoder key=value.")
+@topk_option
+@ties_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["terminal", "markdown"]), default="terminal",
+    show_default=True,
+)  # fmt: skip
+def study(
+    name, dataset, bits, seeds, split, device, data_root, data_options, results_dir, encoder,
+    encoder_options, topk, ties, fmt,
+) -> None:  # fmt: skip
+    """Run a paper table's grid (zshbench list studies) and print it beside the paper's."""
+    from tabulate import tabulate
+
+    from .plugin_manager import load_plugins
+    from .progress import RichProgress
+    from .runner import RunRequest, parse_bits, parse_seeds
+    from .studies import paper_only_table, run_study, study_table
+
+    spec = load_plugins().studies.get(name)
+    template = RunRequest(
+        method="",
+        dataset=dataset,
+        bits=parse_bits(bits) if bits else list(spec.bits),
+        seeds=parse_seeds(seeds),
+        split=split,
+        device=device,
+        data_root=data_root,
+        data_options=_parse_options(data_options, "--data-option"),
+        results_dir=results_dir,
+        encoder=encoder,
+        encoder_options=_parse_options(encoder_options, "--encoder-option"),
+        topk=_topk(topk),
+        ties=ties,
+    )
+    with RichProgress() as progress:
+        paths = run_study(spec, template, progress)
+    first = next(iter(paths.values()))[0]
+    header, rows, caption = study_table(spec, paths, json.loads(first.read_text())["dataset"])
+    table_format = "github" if fmt == "markdown" else "simple"
+    click.echo(f"\n{caption}\n")
+    click.echo(tabulate(rows, header, tablefmt=table_format, disable_numparse=True))
+    if "paper has no such data set" in caption:
+        paper_header, paper_rows = paper_only_table(spec)
+        click.echo("")
+        click.echo(tabulate(paper_rows, paper_header, tablefmt=table_format, disable_numparse=True))
 
 
 @cli.command()

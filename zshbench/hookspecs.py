@@ -60,3 +60,12 @@ def zshbench_register_extractors() -> list:
     The target class subclasses :class:`zshbench.features.FeatureExtractor`; linear hashing
     methods (LSH, SH, ITQ, ...) hash its features.
     """
+
+
+@hookspec
+def zshbench_register_studies() -> list:
+    """Return a list of :class:`zshbench.registry.StudySpec` (paper tables as grids of runs).
+
+    ``zshbench study NAME --dataset D`` runs every row of the grid through the usual run engine
+    and prints the measured table beside the paper's.
+    """

@@ -18,13 +18,14 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .registry import DatasetSpec, EncoderSpec, ExtractorSpec, MethodSpec, Registry
+from .registry import DatasetSpec, EncoderSpec, ExtractorSpec, MethodSpec, Registry, StudySpec
 
 HOOKS = {
     "methods": ("zshbench_register_methods", MethodSpec),
     "datasets": ("zshbench_register_datasets", DatasetSpec),
     "encoders": ("zshbench_register_encoders", EncoderSpec),
     "extractors": ("zshbench_register_extractors", ExtractorSpec),
+    "studies": ("zshbench_register_studies", StudySpec),
 }
 
 
@@ -43,6 +44,7 @@ class Plugins:
     datasets: Registry[DatasetSpec] = field(default_factory=lambda: Registry("data set"))
     encoders: Registry[EncoderSpec] = field(default_factory=lambda: Registry("encoder"))
     extractors: Registry[ExtractorSpec] = field(default_factory=lambda: Registry("extractor"))
+    studies: Registry[StudySpec] = field(default_factory=lambda: Registry("study"))
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def registry(self, kind: str) -> Registry:

@@ -110,6 +110,26 @@ class DatasetSpec:
         return resolve_target(self.loader)
 
 
+@dataclass(frozen=True)
+class StudySpec:
+    """A grid of runs that reproduces a table of a paper (``zshbench study NAME``).
+
+    ``rows`` are ``(label, method, options)``: each row is a ``zshbench run`` of ``method`` with
+    ``options`` (so its records are the ones that command writes, and a finished row is reused).
+    ``reference`` is a ``"package:file.csv"`` resource with the paper's values: columns
+    ``label_column``, ``dataset``, ``bits`` and ``map_at_5000_percent``; a data set named
+    ``<name>-...`` (e.g. ``cub-mini64``) is shown beside the paper's ``<name>`` rows.
+    """
+
+    name: str
+    title: str
+    rows: tuple[tuple[str, str, dict[str, Any]], ...]
+    bits: tuple[int, ...] = (24, 64)
+    reference: str = ""
+    label_column: str = "method"
+    summary: str = ""
+
+
 T = TypeVar("T")
 
 

@@ -294,7 +294,9 @@ def _run_all(
             continue
         seed_everything(seed)
         # Everything logged for this record, live figures included, also goes to its log file.
-        record_progress = LoggedProgress(progress, path.with_suffix(".log")) if world.is_main else progress
+        record_progress = (
+            LoggedProgress(progress, path.with_suffix(".log")) if world.is_main else progress
+        )
         context = RunContext(
             device=device,
             seed=seed,

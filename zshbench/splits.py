@@ -221,6 +221,15 @@ def make_split(
             val_query.append(np.sort(val_rng.permutation(pool)[:count]))
         val_query_idx = np.concatenate(val_query)
         val_db_idx = np.setdiff1d(seen_outside_train, val_query_idx)
+        cap = protocol.validation_database_per_class
+        if cap is not None:
+            val_db_idx = np.concatenate(
+                [
+                    np.sort(val_rng.permutation(val_db_idx[labels[val_db_idx] == c])[:cap])
+                    for c in seen
+                ]
+            )
+            val_db_idx = np.sort(val_db_idx)
         validation = ValidationManifest(
             classes=[imageset.class_names[c] for c in held],
             query_ids=imageset.image_ids[val_query_idx].tolist(),

@@ -3,8 +3,9 @@
 Two stems give the patch tokens:
 
 * ``stem="patch"`` (paper scale): timm's own linear patch embedding, e.g. ViT-B/16 at 224 from
-  MAE's self-supervised weights (``vit_base_patch16_224.mae``), normalised with that model's own
-  mean/std (ImageNet's).
+  MAE's self-supervised weights (``vit_base_patch16_224.mae``, through timm's pretrained path:
+  the Hugging Face hub cache, ``HF_HUB_OFFLINE`` respected; or a local file with ``weights=``),
+  normalised with that model's own mean/std (ImageNet's).
 * ``stem="conv"`` (CPU scale): a small convolutional stem (3×3 conv, BatchNorm, GELU; stride 2
   while the feature map is larger than four times the token grid) whose last convolution cuts
   the map into the token grid, as hybrid ViTs do; timm's ``VisionTransformer`` takes it as its
@@ -34,6 +35,7 @@ MAE_DECODER_PREFIXES = ("decoder_", "decoder.", "mask_token")
 SELF_SUPERVISED_TAGS = ("mae", "dino", "dinov2", "ibot")
 
 STEMS = ("patch", "conv")
+CONV_STEM_WIDTHS = (32, 64, 64)
 
 
 class ConvStem(nn.Module):
@@ -127,8 +129,8 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
                 "pretrained weights are for timm's own patch embedding, not the conv stem",
                 "Use stem=patch with weights or pretrained.",
             )
-        kwargs["embed_layer"] = partial(ConvStem, widths=tuple(settings.get("stem_widths") or (32, 64, 64)))
-    encoder = create_timm_model(name, bool(settings.get("pretrained")), **kwargs)
+        kwargs["embed_layer"] = partial(ConvStem, widths=CONV_STEM_WIDTHS)
+    encoder = create_timm_model(name, pretrained=bool(settings.get("pretrained")), **kwargs)
     if not hasattr(encoder, "patch_embed") or not hasattr(encoder, "blocks"):
         raise ZshbenchError(
             f"timm model {name!r} is not a Vision Transformer",

@@ -170,6 +170,7 @@ def _optimizer(parameters: list[nn.Parameter], settings: TrainSettings) -> torch
         ],
         lr=settings.lr,
         betas=settings.betas,
+        foreach=True,  # one fused update over all tensors (the CPU default is a loop)
     )
 
 
@@ -200,6 +201,8 @@ def train(
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
+        if device.type == "cuda":  # BatchNorm statistics over the whole global batch
+            nn.SyncBatchNorm.convert_sync_batchnorm(objective)
         step_module = DistributedDataParallel(
             objective,
             device_ids=[device.index] if device.type == "cuda" else None,
@@ -255,7 +258,7 @@ def train(
                     parts = step_module(batch)
                 loss = parts["loss"]
                 if not torch.isfinite(loss):
-                    terms = ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+                    terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
                     raise TrainingError(
                         f"{method}: the loss became {loss.item()} at epoch {epoch}, step "
                         f"{step + 1} ({terms})",
@@ -273,7 +276,9 @@ def train(
                 advance(1)
         seconds = time.perf_counter() - started
         result.training_seconds += seconds
-        stats = EpochStats(epoch, seconds, per_rank * world, {k: v / per_rank for k, v in sums.items()})
+        stats = EpochStats(
+            epoch, seconds, per_rank * world, {k: v / per_rank for k, v in sums.items()}
+        )
         if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             validation_started = time.perf_counter()
             score = validate(network) if rank == 0 else 0.0

@@ -49,9 +49,7 @@ def load_view(view: ImageView, size: int, context: RunContext, what: str) -> tor
     return torch.cat(chunks)
 
 
-def view_batches(
-    view: ImageView, size: int, batch_size: int, stored: torch.Tensor | None = None
-):
+def view_batches(view: ImageView, size: int, batch_size: int, stored: torch.Tensor | None = None):
     """(positions, uint8 batch) of a view in order, from ``stored`` when it is in memory."""
     if stored is not None:
         for start in range(0, len(stored), batch_size):

@@ -214,8 +214,14 @@ class DeepHashingMethod(HashingMethod):
         def validate(network: nn.Module) -> float:
             return validation.evaluate(
                 lambda view: encode_view(
-                    network, view, size, self.normalizer_, context,
-                    int(settings["encode_batch_size"]), train_settings.amp, validation_images,
+                    network,
+                    view,
+                    size,
+                    self.normalizer_,
+                    context,
+                    int(settings["encode_batch_size"]),
+                    train_settings.amp,
+                    validation_images,
                 )  # fmt: skip
             )
 
@@ -235,7 +241,9 @@ class DeepHashingMethod(HashingMethod):
             )  # fmt: skip
             phases["training_s"] += result.training_seconds
             phases["validation_s"] += result.validation_seconds
-            session = Session(network, images[chosen], labels[chosen], self.normalizer_, context, run)
+            session = Session(
+                network, images[chosen], labels[chosen], self.normalizer_, context, run
+            )
             return network, result, session
 
         if selection == "none":
@@ -255,7 +263,14 @@ class DeepHashingMethod(HashingMethod):
         accuracy, accuracy_by = training_accuracy(session)
         self.phases_ = {k: round(v, 3) for k, v in phases.items()}
         self.training_ = self._training_record(
-            selection, chosen_result, final, accuracy, accuracy_by, network, warnings, settings,
+            selection,
+            chosen_result,
+            final,
+            accuracy,
+            accuracy_by,
+            network,
+            warnings,
+            settings,
             context.world_size,
         )
         context.progress.log(
@@ -322,7 +337,9 @@ class DeepHashingMethod(HashingMethod):
                 "selection" if final is not chosen else "final": [
                     s.to_record() for s in chosen.history
                 ],
-                **({"final": [s.to_record() for s in final.history]} if final is not chosen else {}),
+                **(
+                    {"final": [s.to_record() for s in final.history]} if final is not chosen else {}
+                ),
             },
             "final_losses": final.history[-1].losses if final.history else {},
             "parameters": sum(p.numel() for p in network.parameters()),

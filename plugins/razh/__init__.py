@@ -13,7 +13,7 @@ Importing this package imports neither torch nor timm, so ``zshbench list`` stay
 from __future__ import annotations
 
 from zshbench.hookspecs import hookimpl
-from zshbench.registry import MethodSpec
+from zshbench.registry import MethodSpec, StudySpec
 
 _VARIANTS = (
     ("razh", "RAZH", "RAZH: K-means patch clusters aligned to attributes + MAE reconstruction"),
@@ -30,4 +30,53 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(name, f"plugins.razh.method:{target}", summary=summary, family="deep")
         for name, target, summary in _VARIANTS
+    ]
+
+
+@hookimpl
+def zshbench_register_studies() -> list[StudySpec]:
+    """The paper's ablation tables as grids of runs (``zshbench study razh-table4 -d digits``).
+
+    The row labels are the paper's (``paper_table*.csv``, its Tables IV–VI as data); the row that
+    is RAZH as it ships has no options, so it reuses the records of ``zshbench run --method razh``.
+    """
+    return [
+        StudySpec(
+            "razh-table4",
+            "Table IV: RAZH's loss terms",
+            (
+                ("L_cls", "razh", {"losses": "cls"}),
+                ("L_h", "razh", {"losses": "h"}),
+                ("L_cls+alpha*L_h", "razh", {"losses": "cls+h"}),
+                ("L_cls+alpha*L_h+beta*L_rec", "razh", {}),
+            ),
+            reference="plugins.razh:paper_table4_loss_ablation.csv",
+            label_column="losses",
+            summary="loss subsets of Eq. 16 (cls+h is the supervised baseline on RAZH's encoder)",
+        ),
+        StudySpec(
+            "razh-table5",
+            "Table V: RAZH's mask ratio",
+            (
+                ("0.25", "razh", {"mask_ratio": 0.25}),
+                ("0.50", "razh", {}),
+                ("0.75", "razh", {"mask_ratio": 0.75}),
+            ),
+            reference="plugins.razh:paper_table5_mask_ratio.csv",
+            label_column="mask_ratio",
+            summary="share of patches the reconstruction branch masks",
+        ),
+        StudySpec(
+            "razh-table6",
+            "Table VI: RAZH's modules",
+            (
+                ("RAZH-C", "razh-c", {}),
+                ("RAZH-A", "razh-a", {}),
+                ("RAZH-D", "razh-d", {}),
+                ("RAZH", "razh", {}),
+            ),
+            reference="plugins.razh:paper_table6_module_ablation.csv",
+            label_column="method",
+            summary="ablations: no clustering, no attribute module, two random branches",
+        ),
     ]

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from plugins.deep.images import Normalizer
 from zshbench.results import atomic_write_bytes
 
 from .model import RAZHNet
-from plugins.deep.images import Normalizer
 
 
 @torch.no_grad()
@@ -140,9 +140,12 @@ def draw_matches(
         for ax in (ax_image, ax_clusters):
             ax.set_xticks([])
             ax.set_yticks([])
-    figure.suptitle(
-        f"threshold {net.threshold:g}: attribute each patch group was matched to", fontsize=10
+    rule = (
+        f"threshold {net.threshold:g}"
+        if net.replace_ratio is None
+        else f"the top {net.replace_ratio:.0%} of patches by similarity replaced"
     )
+    figure.suptitle(f"{rule}: attribute each patch group was matched to", fontsize=10)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)

@@ -118,7 +118,9 @@ class RAZH(DeepHashingMethod):
         if o["threshold"] is not None and o["replace_ratio"] is not None:
             raise ZshbenchError(f"{name}: give threshold or replace_ratio, not both")
         if o["clusters"] is not None and (
-            isinstance(o["clusters"], bool) or not isinstance(o["clusters"], int) or o["clusters"] < 1
+            isinstance(o["clusters"], bool)
+            or not isinstance(o["clusters"], int)
+            or o["clusters"] < 1
         ):
             raise ZshbenchError(f"{name}: clusters must be a positive integer")
         if o["hash_input"] not in ("masked", "full"):
@@ -259,7 +261,9 @@ class RAZH(DeepHashingMethod):
             context.progress.log(f"{self.method_name}: no folder for diagnostics; skipped")
             return
         count = min(int(self.settings_["diagnostics"]), len(images))
-        picks = np.sort(np.random.default_rng(context.seed).choice(len(images), count, replace=False))
+        picks = np.sort(
+            np.random.default_rng(context.seed).choice(len(images), count, replace=False)
+        )
         path = Path(folder) / "attribute-matches.png"
         draw_matches(
             self.network_,

@@ -99,12 +99,12 @@ class AttributeEmbedding(nn.Module):
         self, centres: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Attribute patches P_a (B, K', d_v), chosen attribute (B, K'), its similarity (B, K')."""
-        mapped = self.to_attribute_space(centres)  # L = F_m(J)
-        attributes = self.embed_attributes(self.word_vectors)  # A = F_a(w2v(T))
-        with torch.autocast(centres.device.type, enabled=False):  # fp32 choices under bf16
-            similarity = (
-                F.normalize(mapped.float(), dim=-1) @ F.normalize(attributes.float(), dim=-1).T
-            )
+        # The choice (F_m, F_a, cosine, argmax) runs in fp32 even under bf16 autocast: these are
+        # small matrices, and a discrete choice should not flip with bf16 rounding.
+        with torch.autocast(centres.device.type, enabled=False):
+            mapped = self.to_attribute_space(centres.float())  # L = F_m(J)
+            attributes = self.embed_attributes(self.word_vectors.float())  # A = F_a(w2v(T))
+            similarity = F.normalize(mapped, dim=-1) @ F.normalize(attributes, dim=-1).T
             allowed = self.class_attributes[labels][:, None, :]  # T^(i) of each image
             similarity = similarity.masked_fill(~allowed, float("-inf"))
             best_similarity, best = similarity.max(dim=-1)
@@ -112,7 +112,7 @@ class AttributeEmbedding(nn.Module):
             if self.straight_through and self.training:
                 soft = torch.softmax(similarity / self.temperature, dim=-1)
                 choice = choice + (soft - soft.detach())  # exactly 0 forward: stays one-hot
-        selected = choice.to(attributes.dtype) @ attributes  # A^(s)
+            selected = choice @ attributes  # A^(s)
         return self.to_visual_space(selected), best, best_similarity
 
 
@@ -313,7 +313,8 @@ class RAZHNet(nn.Module):
             assignment = cosine_kmeans(
                 tokens.detach(), self.clusters, self.kmeans_iterations, generator
             )
-            centres = cluster_means(tokens, assignment, self.clusters)  # J (Eq. 1)
+            with torch.autocast(tokens.device.type, enabled=False):
+                centres = cluster_means(tokens.float(), assignment, self.clusters)  # J (Eq. 1)
         else:  # RAZH-C: each patch is its own cluster
             assignment = torch.arange(count, device=tokens.device).expand(batch, -1)
             centres = tokens

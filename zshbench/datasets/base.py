@@ -141,7 +141,10 @@ class Protocol:
     ``train_per_seen_class`` images of every seen class form the training set,
     ``query_per_unseen_class`` images of every unseen class the queries, and every other image
     the database. ``validation_classes`` seen classes are held out as pseudo-unseen for model
-    selection.
+    selection; their retrieval task's database is every seen image outside the training set, or
+    at most ``validation_database_per_class`` of each seen class (drawn with the split's seed and
+    saved in its manifest) where that would be large: a method may evaluate it after every
+    epoch, so it must stay a small part of a run (CIFAR-10's would otherwise hold 43,800 images).
     """
 
     num_seen: int
@@ -149,6 +152,7 @@ class Protocol:
     train_per_seen_class: int
     query_per_unseen_class: int
     validation_classes: int = 0
+    validation_database_per_class: int | None = None
     expected_train: int | None = None
     expected_query: int | None = None
     expected_database: int | None = None
