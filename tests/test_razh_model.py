@@ -593,3 +593,13 @@ def test_norm_pix_loss_normalises_each_patch():
     target = net.patchify(images)
     torch.testing.assert_close(target.mean(-1), torch.zeros(2, M), atol=1e-5, rtol=0)
     torch.testing.assert_close(target.var(-1), torch.ones(2, M), atol=1e-3, rtol=0)
+
+
+def test_without_reconstruction_the_decoder_and_mixing_are_skipped_and_h_is_the_same():
+    net = tiny_net("aem")
+    images, labels = batch(4)
+    full = net(images, labels, gen(7))
+    lean = net(images, labels, gen(7), reconstruct=False)
+    assert lean.reconstruction is None and lean.h_aux is None and lean.mixing is None
+    torch.testing.assert_close(lean.h, full.h)
+    torch.testing.assert_close(lean.logits, full.logits)

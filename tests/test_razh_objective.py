@@ -30,7 +30,7 @@ class FixedNetwork(torch.nn.Module):
     """Returns the same TrainOutputs for any input: 2 images of one class, 4 patches, 2 pixels
     per patch, 2 bits, 2 classes."""
 
-    def forward(self, images, labels, generator=None) -> TrainOutputs:
+    def forward(self, images, labels, generator=None, reconstruct=True) -> TrainOutputs:
         return TrainOutputs(
             h=torch.tensor([[0.5, -0.5], [0.8, 0.6]]),
             h_aux=torch.tensor([[0.1, -0.5], [0.8, 0.2]]),
@@ -109,8 +109,8 @@ class MutatedNetwork(FixedNetwork):
         super().__init__()
         self.mutation = mutation
 
-    def forward(self, images, labels, generator=None) -> TrainOutputs:
-        out = super().forward(images, labels, generator)
+    def forward(self, images, labels, generator=None, reconstruct=True) -> TrainOutputs:
+        out = super().forward(images, labels, generator, reconstruct)
         if self.mutation == "g_x on the visible patches":
             out.masked = ~out.masked
         elif self.mutation == "g_z on the mask":

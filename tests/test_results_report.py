@@ -105,3 +105,13 @@ def test_report_without_records_says_what_to_do(tmp_path):
 def test_record_carries_schema(tmp_path):
     path = _write(tmp_path)
     assert json.loads(path.read_text())["schema"] == results.SCHEMA_VERSION
+
+
+def test_leaderboard_title_gives_the_chance_level(tmp_path):
+    for seed in (0, 1):
+        record = _record(seed=seed, value=0.4)
+        record["metrics"]["chance_map"] = 0.1167
+        path = results.record_path(tmp_path, "digits", "random-0-abc", "itq", 16, seed)
+        results.write_record(path, record)
+    text = render(tmp_path, "markdown")
+    assert "chance level 11.67 (every code tied)" in text

@@ -72,6 +72,31 @@ def test_validation_uses_only_seen_images_outside_training():
     assert data.validation.query.labels is not None
 
 
+def test_validation_database_cap_draws_at_most_that_many_per_seen_class():
+    """A capped validation database: ≤ cap images of every seen class, drawn from the seen
+    images outside training and outside the validation queries, the same on every call."""
+    imageset = toy_imageset(per_class=40)
+    capped = Protocol(**{**PROTOCOL.__dict__, "validation_database_per_class": 6})
+    uncapped = make_split(imageset, PROTOCOL, "random-1")
+    split = make_split(imageset, capped, "random-1")
+    label_of = dict(zip(imageset.image_ids.tolist(), imageset.labels.tolist(), strict=True))
+    names = imageset.class_names
+    per_class = {c: 0 for c in split.seen_classes}
+    for image in split.validation.database_ids:
+        per_class[names[label_of[image]]] += 1
+    assert set(per_class.values()) == {6}  # every seen class has more than 6 to draw from
+    assert set(split.validation.database_ids) <= set(uncapped.validation.database_ids)
+    assert split.validation.query_ids == uncapped.validation.query_ids
+    # train, query and database are the protocol's, untouched by the cap
+    assert (split.train_ids, split.query_ids, split.database_ids) == (
+        uncapped.train_ids,
+        uncapped.query_ids,
+        uncapped.database_ids,
+    )
+    assert make_split(imageset, capped, "random-1").split_id == split.split_id
+    assert split.split_id != uncapped.split_id  # the manifest's content differs
+
+
 def test_same_name_same_split_and_id_tracks_content():
     imageset = toy_imageset()
     a = make_split(imageset, PROTOCOL, "random-7")

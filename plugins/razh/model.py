@@ -58,7 +58,7 @@ class TrainOutputs:
     h: torch.Tensor  # (B, bits) hash layer output on the original image
     logits: torch.Tensor  # (B, classes)
     target: torch.Tensor  # (B, M, p²·C) pixel patches
-    reconstruction: torch.Tensor  # g_x, (B, M, p²·C)
+    reconstruction: torch.Tensor | None  # g_x, (B, M, p²·C); None without reconstruction
     masked: torch.Tensor  # (B, M) bool, patches the reconstruction branch did not see
     h_aux: torch.Tensor | None = None  # h^a, from Z (or the second random branch, RAZH-D)
     aux_reconstruction: torch.Tensor | None = None  # g_z
@@ -294,13 +294,14 @@ class RAZHNet(nn.Module):
         return keep, dropped
 
     def reconstruction_branch(
-        self, tokens: torch.Tensor, generator: torch.Generator | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Eq. 5: encoder output f_x, reconstruction g_x and the dropped-patch mask."""
+        self, tokens: torch.Tensor, generator: torch.Generator | None, decode: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Eq. 5: encoder output f_x, reconstruction g_x (None unless ``decode``) and the
+        dropped-patch mask."""
         keep, dropped = self.random_keep(tokens.shape[0], generator, tokens.device)
         kept = torch.gather(tokens, 1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
         sequence = self.encode_tokens(kept, keep)
-        return sequence, self.decode(sequence, keep), dropped
+        return sequence, (self.decode(sequence, keep) if decode else None), dropped
 
     def mix(
         self, tokens: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None
@@ -343,10 +344,16 @@ class RAZHNet(nn.Module):
         images: torch.Tensor,
         labels: torch.Tensor,
         generator: torch.Generator | None = None,
+        reconstruct: bool = True,
     ) -> TrainOutputs:
-        """One training pass: both branches, the hash codes and the class scores."""
+        """One training pass: both branches, the hash codes and the class scores.
+
+        ``reconstruct=False`` (Table IV's subsets without L_r + L_hal) skips the decoder and the
+        mixing branch, whose outputs no loss term would use; h is computed as always."""
         tokens = self.patch_tokens(images)
-        masked_sequence, reconstruction, masked = self.reconstruction_branch(tokens, generator)
+        masked_sequence, reconstruction, masked = self.reconstruction_branch(
+            tokens, generator, decode=reconstruct
+        )
         if self.hash_input == "masked":  # the paper's f_x (Eq. 5, 7)
             h = self.hash_from_sequence(masked_sequence)
         else:  # the whole original image, as at test time
@@ -358,6 +365,8 @@ class RAZHNet(nn.Module):
             reconstruction=reconstruction,
             masked=masked,
         )
+        if not reconstruct:
+            return outputs
         if self.mixing == "aem":
             mixing = self.mix(tokens, labels, generator)
             sequence = self.encode_tokens(mixing.tokens)  # f_z

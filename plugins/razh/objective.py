@@ -46,13 +46,14 @@ def razh_loss_parts(
     losses: frozenset[str],
 ) -> dict[str, torch.Tensor]:
     """Every term of Eq. 16 for one batch, and their weighted sum under ``"loss"``."""
-    out = net(images, labels, generator)
+    out = net(images, labels, generator, reconstruct="rec" in losses)
     similar = labels[:, None] == labels[None, :]
     parts = {
         "cls": classification_loss(out.logits, labels),
         "h": pairwise_hash_loss(out.h, similar),
-        "r": reconstruction_loss(out.reconstruction, out.target, out.masked),
     }
+    if out.reconstruction is not None:
+        parts["r"] = reconstruction_loss(out.reconstruction, out.target, out.masked)
     if out.h_aux is not None:
         parts["r"] = parts["r"] + reconstruction_loss(
             out.aux_reconstruction, out.target, out.aux_selected
