@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from cli_runner import run_zshbench
+
 from zshbench.registry import StudySpec
 from zshbench.runner import RunRequest, default_run_name
 from zshbench.studies import paper_dataset, reference_rows, run_study, study_table
