@@ -86,6 +86,7 @@ class TrainSettings:
     amp: bool = True
     eval_every: int = 1
     patience: int | None = None
+    selection_window: int = 1  # evaluations averaged when choosing the epoch (odd)
     schedule_epochs: int | None = None  # cosine horizon; None: ``epochs``
     image_size: int = 0
 
@@ -117,6 +118,51 @@ class TrainResult:
     best_validation_map: float | None = None
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
+
+
+class EpochSelector:
+    """Chooses the epoch whose validation mAP, averaged over ``window`` evaluations centred on
+    it, is best, and keeps that epoch's network state.
+
+    Validation tasks on a few pseudo-unseen classes are noisy (±4 points between neighbouring
+    epochs on digits); a window of 3 keeps a single lucky evaluation from being chosen. At the
+    ends of training the window is truncated. ``stale`` counts evaluations since the best.
+    """
+
+    def __init__(self, window: int = 1):
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"the selection window must be an odd number ≥ 1, not {window}")
+        self.half = window // 2
+        self.scores: list[tuple[int, float]] = []
+        self.states: list[tuple[int, dict[str, torch.Tensor]]] = []
+        self.best_epoch: int | None = None
+        self.best_score: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stale = 0
+        self._decided = 0  # evaluations whose window is complete
+
+    def add(self, epoch: int, score: float, network: nn.Module) -> None:
+        self.scores.append((epoch, score))
+        state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+        self.states = [*self.states[-self.half :], (epoch, state)]
+        while self._decided + self.half < len(self.scores):
+            self._decide(self._decided)
+
+    def finish(self) -> None:
+        while self._decided < len(self.scores):
+            self._decide(self._decided)
+
+    def _decide(self, index: int) -> None:
+        window = self.scores[max(0, index - self.half) : index + self.half + 1]
+        smoothed = sum(score for _, score in window) / len(window)
+        epoch = self.scores[index][0]
+        if self.best_score is None or smoothed > self.best_score:
+            self.best_score, self.best_epoch = smoothed, epoch
+            self.best_state = next(state for e, state in self.states if e == epoch)
+            self.stale = 0
+        else:
+            self.stale += 1
+        self._decided += 1
 
 
 @dataclass
@@ -229,8 +275,7 @@ def train(
     generator = torch.Generator().manual_seed(context.seed * 7919 + rank + 1)
     session = Session(network, images, labels, normalizer, context, settings)
     result = TrainResult()
-    best_state: dict[str, torch.Tensor] | None = None
-    stale = 0
+    selector = EpochSelector(settings.selection_window)
     for epoch in range(1, settings.epochs + 1):
         session.epoch = epoch
         started = time.perf_counter()
@@ -285,21 +330,19 @@ def train(
             score = _broadcast_float(score, context)
             result.validation_seconds += time.perf_counter() - validation_started
             stats.validation_map = score
-            if result.best_validation_map is None or score > result.best_validation_map:
-                result.best_validation_map, result.best_epoch = score, epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-                stale = 0
-            else:
-                stale += 1
+            selector.add(epoch, score, network)
         result.history.append(stats)
         context.progress.status(describe_epoch(label, stats, settings.epochs))
-        if settings.patience is not None and stale >= settings.patience:
+        if settings.patience is not None and selector.stale >= settings.patience:
             context.progress.status(
-                f"{label}: no validation gain in {stale} evaluations, stopping at epoch {epoch}"
+                f"{label}: no validation gain in {selector.stale} evaluations, stopping at "
+                f"epoch {epoch}"
             )
             break
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    selector.finish()
+    if selector.best_state is not None:
+        network.load_state_dict(selector.best_state)
+        result.best_epoch, result.best_validation_map = selector.best_epoch, selector.best_score
     elif validate is None:
         result.best_epoch = len(result.history)
     network.eval()

@@ -54,7 +54,8 @@ class DeepHashingMethod(HashingMethod):
     checkpoint), pretrained (timm's weights for the model's tag, from the local hub cache),
     epochs, batch_size, lr, weight_decay, warmup_epochs, grad_clip, augment
     (none | crop | crop+flip | rrc+flip | flip), amp (bf16 on CUDA), selection
-    (retrain | checkpoint | none), eval_every, patience, encode_batch_size.
+    (retrain | checkpoint | none), eval_every, patience, selection_window (validation
+    evaluations averaged when choosing the epoch), encode_batch_size.
     """
 
     method_name: ClassVar[str] = "deep"
@@ -159,6 +160,7 @@ class DeepHashingMethod(HashingMethod):
             amp=bool(settings["amp"]),
             eval_every=int(settings["eval_every"]),
             patience=settings["patience"],
+            selection_window=int(settings["selection_window"]),
             image_size=int(settings["img_size"]),
         )
 

@@ -43,6 +43,7 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "selection": "retrain",
     "eval_every": None,
     "patience": None,
+    "selection_window": None,
     "encode_batch_size": 256,
 }
 
@@ -63,6 +64,7 @@ PAPER: dict[str, Any] = {
     "augment": "rrc+flip",
     "eval_every": 5,
     "patience": None,
+    "selection_window": 1,
 }
 
 CPU: dict[str, Any] = {
@@ -82,6 +84,7 @@ CPU: dict[str, Any] = {
     "augment": "crop",
     "eval_every": 1,
     "patience": 10,
+    "selection_window": 3,
 }
 
 CPU_MAX_SIDE = 64

@@ -1,0 +1,210 @@
+"""The deep-hashing engine (plugins/deep): epoch selection, augmentation, the conv stem, the
+training loop's guard and accuracy, against brute force and hand-made cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from plugins.deep.backbones import ConvStem, build_backbone  # noqa: E402
+from plugins.deep.engine import (  # noqa: E402
+    Batch,
+    EpochSelector,
+    Objective,
+    Session,
+    TrainSettings,
+    train,
+    training_accuracy,
+)
+from plugins.deep.images import Normalizer, build_augmentation  # noqa: E402
+from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
+from zshbench.method import RunContext  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class Marker(nn.Module):
+    """A network whose single parameter says which epoch's state it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = nn.Parameter(torch.zeros(()))
+
+
+def brute_force_choice(scores: list[float], window: int) -> tuple[int, float]:
+    """(1-based index, smoothed score) of the first maximum of the centred moving average."""
+    half = window // 2
+    smoothed = [float(np.mean(scores[max(0, i - half) : i + half + 1])) for i in range(len(scores))]
+    best = max(range(len(scores)), key=lambda i: (smoothed[i], -i))
+    return best + 1, smoothed[best]
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+@pytest.mark.parametrize("seed", range(6))
+def test_epoch_selector_matches_brute_force_and_keeps_that_epochs_state(window, seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 6, size=9).astype(float).tolist()  # integer scores: many ties
+    selector, network = EpochSelector(window), Marker()
+    for epoch, score in enumerate(scores, start=1):
+        with torch.no_grad():
+            network.epoch.fill_(epoch)
+        selector.add(epoch, score, network)
+    selector.finish()
+    expected_epoch, expected_score = brute_force_choice(scores, window)
+    assert selector.best_epoch == expected_epoch
+    assert selector.best_score == pytest.approx(expected_score)
+    assert float(selector.best_state["epoch"]) == expected_epoch
+
+
+def test_epoch_selector_ignores_a_single_lucky_evaluation():
+    # raw argmax is the spike at epoch 3; averaged over 3, epoch 6 (in a plateau) wins:
+    # epoch 4 (0.9, 0.2, 0.6) → 0.567, epoch 6 (0.6, 0.65, 0.6) → 0.617
+    scores = [0.2, 0.2, 0.9, 0.2, 0.6, 0.65, 0.6, 0.3]
+    selector, network = EpochSelector(3), Marker()
+    for epoch, score in enumerate(scores, start=1):
+        selector.add(epoch, score, network)
+    selector.finish()
+    assert selector.best_epoch == 6 and selector.best_score == pytest.approx(0.6166667, rel=1e-5)
+    with pytest.raises(ValueError, match="odd"):
+        EpochSelector(2)
+
+
+def test_augmentations_are_per_image_and_keep_uint8_geometry():
+    torch.manual_seed(0)
+    batch = torch.arange(8 * 3 * 8 * 8, dtype=torch.int64).reshape(8, 3, 8, 8) % 251
+    batch = batch.to(torch.uint8)
+    assert build_augmentation("none", 8) is None
+    for name in ("crop", "crop+flip", "rrc+flip", "flip"):
+        out = build_augmentation(name, 8)(batch)
+        assert out.shape == batch.shape and out.dtype == torch.uint8
+    # the same image repeated gets different crops: parameters are drawn per image
+    same = batch[:1].repeat(16, 1, 1, 1)
+    cropped = build_augmentation("crop", 8)(same)
+    assert len({bytes(image.numpy().tobytes()) for image in cropped}) > 1
+    flipped = build_augmentation("flip", 8)(same)
+    kinds = {bytes(image.numpy().tobytes()) for image in flipped}
+    assert kinds <= {bytes(same[0].numpy().tobytes()), bytes(same[0].flip(-1).numpy().tobytes())}
+    with pytest.raises(ZshbenchError, match="unknown augmentation"):
+        build_augmentation("warp", 8)
+
+
+@pytest.mark.parametrize(
+    "side, patch, strides",
+    [(8, 2, [1, 1, 1]), (32, 8, [2, 1, 1]), (64, 16, [2, 2, 1]), (64, 8, [2, 1, 1])],
+)
+def test_conv_stem_downsamples_to_four_times_the_grid_then_cuts_the_grid(side, patch, strides):
+    stem = ConvStem(img_size=side, patch_size=patch, embed_dim=16)
+    convs = [m for m in stem.proj if isinstance(m, nn.Conv2d)]
+    assert [c.stride[0] for c in convs[:-1]] == strides
+    grid = side // patch
+    assert stem.grid_size == (grid, grid) and stem.num_patches == grid * grid
+    tokens = stem(torch.zeros(2, 3, side, side))
+    assert tokens.shape == (2, grid * grid, 16)
+
+
+def test_conv_stem_backbone_is_a_timm_vit_and_refuses_pretrained_weights():
+    settings = {
+        "model": "vit_tiny_patch16_224", "stem": "conv", "img_size": 8, "patch_size": 2,
+        "embed_dim": 16, "depth": 1, "num_heads": 2,
+    }  # fmt: skip
+    encoder, mean, std = build_backbone(settings)
+    assert isinstance(encoder.patch_embed, ConvStem)
+    assert encoder.forward_features(torch.zeros(1, 3, 8, 8)).shape == (1, 17, 16)
+    with pytest.raises(ZshbenchError, match="conv stem"):
+        build_backbone({**settings, "pretrained": True})
+
+
+class ToyHashNet(nn.Module):
+    """Linear hash of flattened pixels; no classifier (accuracy by class-centre codes)."""
+
+    def __init__(self, bits: int = 8):
+        super().__init__()
+        self.bits = bits
+        self.linear = nn.Linear(3 * 4 * 4, bits)
+
+    def hash_images(self, x):
+        return torch.tanh(self.linear(x.flatten(1)))
+
+
+class PullToClassCode(Objective):
+    """Pulls h towards a fixed ±1 code per class (a loss that is easy to learn)."""
+
+    def __init__(self, network, codes, poison: bool = False):
+        super().__init__(network)
+        self.register_buffer("codes", codes)
+        self.poison = poison
+
+    def forward(self, batch: Batch):
+        h = self.network.hash_images(batch.images)
+        loss = (h - self.codes[batch.labels]).pow(2).mean()
+        if self.poison and batch.epoch == 2:
+            loss = loss * float("nan")
+        return {"loss": loss, "distance": loss.detach()}
+
+
+def toy_data(per_class: int = 12, classes: int = 3):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    images = (torch.rand(len(labels), 3, 4, 4, generator=g) * 60).to(torch.uint8)
+    images[torch.arange(len(labels)), labels % 3, :2, :] += 180  # a bright band per class
+    codes = torch.tensor([[1.0] * 8, [-1.0] * 8, [1.0, -1.0] * 4])
+    return images, labels, codes
+
+
+def test_engine_trains_a_toy_objective_and_measures_accuracy_by_class_centres():
+    images, labels, codes = toy_data()
+    torch.manual_seed(0)
+    network = ToyHashNet()
+    settings = TrainSettings(epochs=30, batch_size=12, lr=0.05, weight_decay=0.0)
+    context = RunContext()
+    normalizer = Normalizer((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    session = Session(network, images, labels, normalizer, context, settings)
+    before, how = training_accuracy(session)
+    result = train(PullToClassCode(network, codes), images, labels, normalizer, settings, context)
+    assert len(result.history) == 30 and result.best_epoch == 30
+    assert result.history[-1].losses["distance"] < 0.5 * result.history[0].losses["distance"]
+    after, how = training_accuracy(session)
+    assert how == "nearest class-centre code" and after == 1.0 and after >= before
+
+
+def test_engine_stops_a_diverging_run_with_one_line():
+    images, labels, codes = toy_data()
+    network = ToyHashNet()
+    settings = TrainSettings(epochs=3, batch_size=12, lr=0.01, weight_decay=0.0)
+    normalizer = Normalizer((0.5,) * 3, (0.5,) * 3)
+    with pytest.raises(TrainingError) as info:
+        train(
+            PullToClassCode(network, codes, poison=True), images, labels, normalizer, settings,
+            RunContext(), method="toy",
+        )  # fmt: skip
+    message = str(info.value)
+    assert "\n" not in message and "toy: the loss became nan at epoch 2, step 1" in message
+    assert "distance=" in message
+
+
+def test_learning_rate_follows_warm_up_then_the_cosine_of_the_schedule_horizon(monkeypatch):
+    """A retrain that stops at epoch 3 of a 4-epoch horizon follows that horizon's cosine."""
+    images, labels, codes = toy_data(per_class=4)  # 12 images, batch 12: one step per epoch
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy_step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy_step)
+    normalizer = Normalizer((0.5,) * 3, (0.5,) * 3)
+    for horizon, expected in ((4, [1.0, 1.0, 0.75]), (None, [1.0, 1.0, 0.5])):
+        seen.clear()
+        settings = TrainSettings(
+            epochs=3, batch_size=12, lr=1.0, weight_decay=0.0, warmup_epochs=1.0,
+            schedule_epochs=horizon,
+        )  # fmt: skip
+        train(PullToClassCode(ToyHashNet(), codes), images, labels, normalizer, settings,
+              RunContext())  # fmt: skip
+        # step 0: warm-up (0 + 1)/1; step k ≥ 1: ½(1 + cos(π (k - 1)/(horizon - 1)))
+        assert seen == pytest.approx(expected)
