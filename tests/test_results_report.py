@@ -115,3 +115,13 @@ def test_leaderboard_title_gives_the_chance_level(tmp_path):
         results.write_record(path, record)
     text = render(tmp_path, "markdown")
     assert "chance level 11.67 (every code tied)" in text
+
+
+def test_a_hashed_run_name_is_explained_by_its_options(tmp_path):
+    record = _record(method="razh")
+    record["run_name"] = "razh@1a2b3c4d"
+    record["options"] = {"losses": "cls+h"}
+    path = results.record_path(tmp_path, "digits", "random-0-abc", "razh@1a2b3c4d", 16, 0)
+    results.write_record(path, record)
+    text = render(tmp_path, "markdown")
+    assert 'razh@1a2b3c4d: {"losses": "cls+h"}' in text

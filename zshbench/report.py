@@ -7,6 +7,7 @@ mean ± std over seeds. Results with different tie policies or K are never avera
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
                 "metric": key,
                 "map": float(metrics[key]),
                 "chance": metrics.get("chance_map"),
+                "options": json.dumps(record.get("options") or {}, sort_keys=True),
                 "fit_s": record.get("timings", {}).get("fit_s"),
                 "path": str(path),
             }
@@ -53,6 +55,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "metric",
         "map",
         "chance",
+        "options",
         "fit_s",
         "path",
     ]
@@ -140,6 +143,14 @@ def leaderboards(
                     ]
                 )
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        legend = [
+            f"{name}: {options}"
+            for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
+            if "@" in name and options != "{}"
+        ]
+        if legend:
+            title += " · " + "; ".join(legend)
         if (dataset, split, ties, metric) in chance.index:
             level = 100 * float(chance[(dataset, split, ties, metric)])
             title += f" · chance level {level:.2f} (every code tied)"

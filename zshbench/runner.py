@@ -352,6 +352,7 @@ def _run_all(
             "bits": bits,
             "seed": seed,
             "config": method.config(),
+            "options": request.options,  # what the user set (the run name's hash is of these)
             "encoder": request.encoder,
             "tie_policy": request.ties,
             "topk": request.topk,
