@@ -51,8 +51,8 @@ class FeatureHashingMethod(HashingMethod):
 
     Options ``extractor`` (registered name, default ``pixels``) and ``extractor_options``
     (dict). Both are checked when the method is built, before any data loads: the extractor
-    must be registered and its options must fit its own declarations (``self.options``
-    then holds the extractor's complete, checked options). ``fit`` builds the extractor and
+    must be registered and its options must fit its own declarations (``self.options`` then
+    holds the given extractor options, checked and coerced). ``fit`` builds the extractor and
     fits it on the training images only; ``features`` reuses that same extractor for every
     image set encoded later.
     """
@@ -67,11 +67,9 @@ class FeatureHashingMethod(HashingMethod):
     def __init__(self, bits: int, **options: Any):
         super().__init__(bits, **options)
         name = self.options["extractor"]
-        self.options["extractor_options"] = check_options(
-            f"extractor {name}",
-            extractor_class(name).default_options,
-            self.options["extractor_options"],
-        )
+        given = self.options["extractor_options"]
+        checked = check_options(f"extractor {name}", extractor_class(name).default_options, given)
+        self.options["extractor_options"] = {key: checked[key] for key in given}
 
     def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
         """Build and fit the extractor; return the (n_train, D) float64 training features."""
