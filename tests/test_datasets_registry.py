@@ -225,6 +225,14 @@ def test_resolve_root_precedence(tmp_path, monkeypatch):
     assert resolve_root(spec) == default
 
 
+def test_a_shared_data_root_that_is_a_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "root.txt").write_text("not a folder")
+    monkeypatch.setenv("ZSHBENCH_DATA_ROOT", str(tmp_path / "root.txt"))
+    with pytest.raises(DatasetError, match="DATA_ROOT is .*root.txt, which is not a folder"):
+        resolve_root(_spec())
+    assert resolve_root(_spec(), str(tmp_path)) == tmp_path  # --data-root still wins
+
+
 def test_missing_root_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(DatasetError) as error:
         resolve_root(_spec())

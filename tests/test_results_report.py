@@ -324,3 +324,53 @@ def test_stale_temporaries_of_a_record_are_removed(tmp_path):
         file.write_text("half")
     assert sorted(results.remove_stale_temporaries(path)) == sorted(stale)
     assert other.exists() and path.exists()
+
+
+def test_symlink_loops_in_the_results_folder_are_not_followed(tmp_path):
+    good = _write(tmp_path)
+    (tmp_path / "digits" / "loop").symlink_to("..")
+    (tmp_path / "self").symlink_to("self")
+    assert [p for p, _ in results.iter_records(tmp_path)] == [good]
+
+
+def test_a_file_where_a_folder_belongs_is_enotdir_with_the_right_advice(tmp_path):
+    """report --output out.txt/table.md with out.txt a file: mkdir says EEXIST; say ENOTDIR."""
+    from zshbench.errors import os_error_line
+
+    (tmp_path / "out.txt").write_text("x")
+    with pytest.raises(NotADirectoryError) as caught:
+        results.atomic_write_text(tmp_path / "out.txt" / "table.md", "table")
+    line = os_error_line(caught.value)
+    assert "a part of the path is a file, not a folder" in line and "out.txt" in line
+    assert (tmp_path / "out.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (errno.ENOSPC, "no space left on the device (f.json) while writing. Free some space"),
+        (errno.EACCES, "permission denied (f.json) while writing. Choose a folder you can write"),
+        (errno.EROFS, "the file system is read-only"),
+        (errno.EISDIR, "it is a folder, not a file (f.json) while writing. Move what is in"),
+        (errno.EIO, "Input/output error (f.json) while writing. Check the path"),
+    ],
+)
+def test_os_errors_are_one_line_each(code, words):
+    from zshbench.errors import os_error_line
+
+    line = os_error_line(OSError(code, os.strerror(code), "f.json"), "writing")
+    assert words in line and line.endswith("finished records are kept.") and "\n" not in line
+
+
+def test_plot_file_names_never_leave_the_plot_folder(tmp_path):
+    """A hand-made record's data set '../../../escaped' put PNGs outside --out."""
+    from zshbench.plots import plot_all
+
+    results_dir = tmp_path / "a" / "b" / "results"
+    path = _write(results_dir)
+    record = json.loads(path.read_text())
+    record["dataset"], record["seed"] = "../../../escaped", 1
+    path.with_name("bits16-seed1.json").write_text(json.dumps(record))
+    written = plot_all(results_dir, results_dir / "plots")
+    assert written and all(p.parent == results_dir / "plots" for p in written)
+    assert [p for p in tmp_path.rglob("*.png") if p.parent != results_dir / "plots"] == []

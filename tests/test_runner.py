@@ -170,7 +170,10 @@ def more_plugins(use_test_methods):
     SEEN.clear()
     Counting.trainings = 0
     return use_test_methods(
-        MethodSpec("spy", Spy), MethodSpec("counting", Counting), MethodSpec("texts", ReadsTexts)
+        MethodSpec("spy", Spy),
+        MethodSpec("counting", Counting),
+        MethodSpec("texts", ReadsTexts),
+        MethodSpec("lsh", "plugins.lsh:LSH"),
     )
 
 
@@ -197,6 +200,9 @@ def no_data(monkeypatch):
             "n_features must be",
         ),
         ({"encoder_options": {"zz": 1}, "method": "texts"}, "has no option zz"),
+        ({"method": "lsh", "options": {"extractor": "nope"}}, "unknown extractor 'nope'"),
+        ({"method": "lsh", "options": {"extractor_options": {"size": 0}}}, "size must be"),
+        ({"method": "lsh", "options": {"pca_dims": True}}, "pca_dims must be"),
     ],
 )
 def test_bad_input_fails_before_any_data_loads(more_plugins, no_data, tmp_path, changes, words):
@@ -281,6 +287,16 @@ def test_a_corrupt_split_manifest_is_rebuilt_with_a_warning(more_plugins, tmp_pa
     with pytest.warns(UserWarning, match="split manifest .* is corrupt"):
         runner.run(_request(tmp_path, bits=(16,)))
     assert manifest.read_text() == good
+
+
+def test_a_folder_where_the_split_manifest_belongs_fails_before_training(more_plugins, tmp_path):
+    runner.run(_request(tmp_path, method="counting"))
+    [manifest] = (tmp_path / "digits" / "splits").glob("*.json")
+    manifest.unlink()
+    manifest.mkdir()
+    with pytest.raises(ZshbenchError, match="a folder is where the split manifest"):
+        runner.run(_request(tmp_path, method="counting", bits=(16,)))
+    assert Counting.trainings == 1
 
 
 def test_a_record_another_process_is_running_is_skipped(more_plugins, tmp_path):

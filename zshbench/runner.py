@@ -192,6 +192,11 @@ def prepare_split(
 def _manifest_matches(manifest: Any, split: Split) -> bool:
     """True if the saved manifest is this split; a corrupt one is warned about (and rewritten:
     the data set just gave the same split, so nothing is lost)."""
+    if manifest.is_dir():
+        raise ZshbenchError(
+            f"a folder is where the split manifest {manifest} belongs",
+            "Move it away and run the same command again.",
+        )
     try:
         saved = Split.from_json(manifest.read_text(encoding="utf-8"))
         if saved.split_id == split.split_id:

@@ -76,6 +76,8 @@ def _resolve_image_list(image_list: str | os.PathLike[str], awa: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.exists():  # a folder, a device, a FIFO: reading it would fail or hang
+            raise dataset_error(LAYOUT, f"the image list {candidate} is not a regular file", OBTAIN)
     raise dataset_error(
         LAYOUT,
         f"expected the image list {candidates[0]}, which does not exist",
