@@ -240,6 +240,8 @@ BROKEN_RECORDS = {
     "no map": '{"schema":1,"method":"itq","dataset":"digits","split":{"id":"s"},'
     '"bits":16,"seed":5,"metrics":{"p@10":0.5}}',
     "json list": "[1, 2, 3]",
+    "topk text": '{"schema":1,"method":"itq","dataset":"digits","split":{"id":"s"},'
+    '"bits":16,"seed":6,"topk":"abc","metrics":{"map@5000":0.5}}',
     "truncated": '{"schema": 1, "method": "it',
     "deep nesting": "[" * 100000 + "]" * 100000,
     "binary": "\udcff\udcfe",

@@ -68,7 +68,7 @@ def os_error_line(error: OSError, doing: str = "") -> str:
     elif code in ("EACCES", "EPERM", "EROFS"):
         advice = "Choose a folder you can write to (--results DIR) or fix its permissions"
     elif code == "ENOTDIR":
-        advice = "Choose a path whose folders are folders (e.g. --results results)"
+        advice = "Choose a path whose folders are folders"
     elif code in ("EISDIR", "EEXIST"):
         advice = "Move what is in the way, or choose another path"
     else:

@@ -342,9 +342,11 @@ def record_problem(record: Any) -> str | None:
         return f"'{key}' is {json.dumps(value)}, not a number"
     if not math.isnan(value) and not 0.0 <= value <= 1.0:
         return f"'{key}' is {value}, outside [0, 1]"
-    for key in ("tie_policy",):
-        if key in record and not isinstance(record[key], str):
-            return f"'{key}' is not text"
+    if "tie_policy" in record and not isinstance(record["tie_policy"], str):
+        return "'tie_policy' is not text"
+    topk = record.get("topk", DEFAULT_TOPK)
+    if topk is not None and (not _is_int(topk) or topk < 1):
+        return "'topk' is not a positive whole number or null"
     if "curves" in record and not isinstance(record["curves"], dict):
         return "'curves' is not an object"
     return None
