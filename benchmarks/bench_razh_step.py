@@ -37,6 +37,7 @@ from plugins.razh import config as razh_config  # noqa: E402
 from plugins.razh.method import RAZH  # noqa: E402
 from plugins.razh.model import AttributeEmbedding, RAZHNet  # noqa: E402
 from plugins.razh.objective import razh_loss_parts  # noqa: E402
+from zshbench.options import plain_defaults  # noqa: E402
 
 
 def geometries(scale: str) -> list[tuple[str, str, int, int]]:
@@ -47,7 +48,7 @@ def geometries(scale: str) -> list[tuple[str, str, int, int]]:
 
 
 def build(scale: str, dataset: str, native: int, bits: int, classes: int, attributes: int):
-    options = dict(RAZH.default_options) | {"scale": scale, "pretrained": False}
+    options = plain_defaults(RAZH.default_options) | {"scale": scale, "pretrained": False}
     settings = razh_config.resolve(options, dataset, bits, native)
     torch.manual_seed(0)
     encoder, _, _ = build_backbone(settings)

@@ -132,6 +132,8 @@ def test_a_hashed_run_name_is_explained_by_its_options(tmp_path):
     results.write_record(path, record)
     text = render(tmp_path, "markdown")
     assert 'razh@1a2b3c4d: {"losses": "cls+h"}' in text
+
+
 # --- issue 10: records honour the umask, stay inside --results, and are trusted no further --
 
 
