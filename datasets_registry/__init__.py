@@ -80,6 +80,10 @@ def _protocol(path: Path, table: Any, num_classes: int) -> Protocol:
     for key, value in table.items():
         if not _is_int(value) or value < 0:
             raise _fail(path, f"protocol.{key}", f"must be a whole number >= 0, not {value!r}")
+    if table.get("validation_database_per_class", 1) < 1:
+        raise _fail(
+            path, "protocol.validation_database_per_class", "must be at least 1 (or left out)"
+        )
     if table["num_seen"] < 1 or table["num_unseen"] < 1:
         raise _fail(path, "protocol.num_seen", "and num_unseen must both be at least 1")
     if table["num_seen"] + table["num_unseen"] != num_classes:

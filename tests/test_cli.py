@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from cli_runner import run_zshbench as zshbench
 
+from zshbench.errors import ZshbenchError
+
 
 @pytest.fixture(scope="module")
 def digits_results(tmp_path_factory) -> Path:
@@ -351,3 +353,48 @@ def test_an_interrupted_plot_never_leaves_a_half_written_png(digits_results, tmp
     assert done.returncode == 130 and "interrupted" in done.stderr
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_method_families_and_comma_lists_expand_to_registered_methods():
+    from zshbench.plugin_manager import load_plugins
+    from zshbench.runner import expand_methods
+
+    plugins = load_plugins()
+    deep = expand_methods("deep", plugins)
+    assert {"razh", "razh-c", "razh-f"} <= set(deep)
+    assert all(plugins.methods.get(name).family == "deep" for name in deep)
+    linear = expand_methods("linear", plugins)
+    assert {"lsh", "sh", "itq"} <= set(linear) and not set(linear) & set(deep)
+    zero_shot = expand_methods("zero-shot", plugins)
+    assert "razh" in zero_shot and "lsh" not in zero_shot
+    assert set(expand_methods("all", plugins)) == set(plugins.methods.names())
+    # a comma list keeps its order, each method once, and may mix names and families
+    assert expand_methods("itq,lsh,itq", plugins) == ["itq", "lsh"]
+    assert expand_methods("lsh,linear", plugins)[0] == "lsh"
+    with pytest.raises(ZshbenchError, match="unknown method 'nope'"):
+        expand_methods("lsh,nope", plugins)
+
+
+def test_a_comma_list_runs_each_method_and_checks_all_options_first(tmp_path):
+    ok = zshbench("run", "--method", "lsh,itq", "--dataset", "digits", "--bits", "16", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 record(s)" in ok.stdout
+    assert {p.parent.name for p in tmp_path.rglob("bits16-seed0.json")} == {"lsh", "itq"}
+    # itq has an option lsh lacks: refused before anything runs, in one line
+    bad = zshbench(
+        "run", "--method", "itq,lsh", "--dataset", "digits", "--bits", "16",
+        "--results", "other", "-o", "iterations=3", cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "no option iterations" in bad.stderr and not (tmp_path / "other" / "digits").exists()
+    named = zshbench(
+        "run", "-m", "lsh,itq", "-d", "digits", "-b", "16", "--name", "x", cwd=tmp_path
+    )
+    assert named.returncode == 2 and "--name 'x' given for 2 methods" in named.stderr
+
+
+def test_list_methods_shows_family_and_citation(tmp_path):
+    listed = zshbench("list", "methods", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert "family" in listed.stdout and "citation" in listed.stdout
+    assert "zero-shot" in listed.stdout and "Jiang" in listed.stdout

@@ -78,7 +78,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--method", "-m", required=True, help="Registered method name (zshbench list).")
+@click.option(
+    "--method",
+    "-m",
+    required=True,
+    help="A method (zshbench list methods), a comma list, or a family: deep, linear, zero-shot, all.",
+)
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option(
     "--bits", "-b", default="24,48,64,128", show_default=True, help="Comma-separated code lengths."
@@ -131,8 +136,7 @@ def run(
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .distributed import world_from_env
     from .progress import RichProgress
-    from .runner import RunRequest, parse_bits, parse_seeds
-    from .runner import run as run_benchmark
+    from .runner import RunRequest, parse_bits, parse_seeds, run_methods
 
     request = RunRequest(
         method=method,
@@ -158,7 +162,7 @@ def run(
 
         ensure_dataset(dataset, data_root, request.data_options)
     with RichProgress() as progress:
-        paths = run_benchmark(request, progress)
+        paths = run_methods(request, progress)
     if not world_from_env().is_main:
         return  # under torchrun, rank 0 speaks for all ranks
     click.echo(
@@ -445,11 +449,17 @@ def list_plugins(kind) -> None:
     console = Console()
     for name in [kind] if kind else KINDS:
         table = Table(title=name, title_justify="left")
-        for column in ("name", "summary", "from"):
+        methods = name == "methods"
+        columns = ("name", "family", "summary", "citation", "from") if methods else None
+        for column in columns or ("name", "summary", "from"):
             table.add_column(column)
         for entry, spec, source in plugins.registry(name).items():
             summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
-            table.add_row(entry, summary, source)
+            if methods:
+                family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
+                table.add_row(entry, family, summary, getattr(spec, "citation", ""), source)
+            else:
+                table.add_row(entry, summary, source)
         console.print(table)
     for line in plugins.warnings():
         console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)

@@ -242,6 +242,63 @@ def artifact_files(folder: Path | None) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+# Names ``--method`` accepts besides method names: every method of a family (or all of them).
+FAMILIES = ("deep", "linear", "zero-shot", "all")
+
+
+def expand_methods(text: str, plugins: Any) -> list[str]:
+    """``"razh"``, ``"lsh,itq"`` or a family (``deep``, ``linear``, ``zero-shot``: the methods
+    registered as designed for zero-shot hashing, ``all``) → method names, in the given order
+    (a family's in name order), each once; an unknown name is one line listing the families."""
+    names: list[str] = []
+    for token in (part.strip() for part in str(text).split(",")):
+        if not token:
+            continue
+        if token in plugins.methods:
+            found = [token]
+        elif token in FAMILIES:
+            found = [
+                name
+                for name, spec, _ in plugins.methods.items()
+                if token == "all"
+                or (token == "zero-shot" and getattr(spec, "zero_shot", False))
+                or getattr(spec, "family", None) == token
+            ]
+        else:
+            plugins.methods.get(token)  # the usual one-line "unknown method" error
+            found = []
+        names += [name for name in found if name not in names]
+    if not names:
+        raise ZshbenchError(
+            f"--method {text!r} names no method",
+            f"Give method names (zshbench list methods) or a family: {', '.join(FAMILIES)}.",
+        )
+    return names
+
+
+def run_methods(request: RunRequest, progress: Progress | None = None) -> list[Path]:
+    """``run`` for every method ``request.method`` names (a name, a comma list or a family).
+
+    Every method's options are checked before the first one trains, so a sweep never stops
+    half-way over an option one of its methods does not take. ``--name`` needs one method.
+    """
+    plugins = load_plugins()
+    names = expand_methods(request.method, plugins)
+    if len(names) == 1:
+        return run(replace(request, method=names[0]), progress)
+    if request.run_name:
+        raise ZshbenchError(
+            f"--name {request.run_name!r} given for {len(names)} methods",
+            "Name runs one method at a time, or leave --name out (each method gets its own).",
+        )
+    for name in names:
+        plugins.methods.load(name, HashingMethod)(request.bits[0], **request.options)
+    paths: list[Path] = []
+    for name in names:
+        paths += run(replace(request, method=name), progress)
+    return paths
+
+
 def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     """Run every (bits, seed) of ``request``; returns the record paths (existing ones too).
 

@@ -88,11 +88,11 @@ CPU: dict[str, Any] = {
     "batch_size": 32,
     "lr": 1e-3,
     "weight_decay": 0.05,
-    "epochs": 40,
+    "epochs": 30,
     "warmup_epochs": 1.0,
     "augment": "none",  # random shifts (crop) lowered seen-class validation mAP on digits
-    "eval_every": 1,
-    "patience": 10,
+    "eval_every": 2,
+    "patience": 5,
     "selection_window": 3,
 }
 

@@ -35,6 +35,7 @@ RAZH_PAPER: dict[str, Any] = {
     "decoder_heads": 16,
     "attribute_dim": 300,
     "pretrain_epochs": 0,  # the MAE weights are the pre-training
+    "kmeans_iterations": 10,
 }
 
 RAZH_CPU: dict[str, Any] = {
@@ -43,6 +44,7 @@ RAZH_CPU: dict[str, Any] = {
     "decoder_heads": 2,
     "attribute_dim": 32,
     "pretrain_epochs": 5,
+    "kmeans_iterations": 5,  # 16 patches into 4 clusters settle in a few rounds
 }
 
 # The authors' code: AWA2 lr 6e-6, weight decay 0.5, 70 (24/48 bits) or 50 epochs; CUB lr 2e-5,

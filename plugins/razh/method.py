@@ -83,7 +83,7 @@ class RAZH(DeepHashingMethod):
         ),
         "attribute_cut": Option(None, kind="number", help="T^(i): continuous matrix above this"),
         "clusters": Option(None, kind="integer", minimum=1, help="K' of Eq. 1"),
-        "kmeans_iterations": Option(10, minimum=0, help="K-means rounds"),
+        "kmeans_iterations": Option(None, kind="integer", minimum=0, help="K-means rounds"),
         "threshold": Option(None, kind="number", help="Eq. 3's absolute cosine threshold"),
         "replace_ratio": Option(
             None, kind="number", minimum=0.0, maximum=1.0, help="share of patches Eq. 3 replaces"

@@ -163,7 +163,7 @@ class Protocol:
     train_per_seen_class: int
     query_per_unseen_class: int
     validation_classes: int = 0
-    validation_database_per_class: int | None = None
     expected_train: int | None = None
     expected_query: int | None = None
     expected_database: int | None = None
+    validation_database_per_class: int | None = None
