@@ -82,7 +82,7 @@ def cli() -> None:
     "--method",
     "-m",
     required=True,
-    help="A method (zshbench list methods), a comma list, or a family: deep, linear, zero-shot, all.",
+    help="A method (zshbench list methods), a comma list, or: deep, linear, zero-shot, all.",
 )
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option(
