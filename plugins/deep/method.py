@@ -107,7 +107,7 @@ class DeepHashingMethod(HashingMethod):
             self.options,
             self.scale_defaults.get(self.options["scale"], {}),
             data.dataset,
-            _native_side(data.images),
+            native_side(data.images),
         )
 
     # ------------------------------------------------------------------ options
@@ -352,7 +352,7 @@ class DeepHashingMethod(HashingMethod):
         )
 
 
-def _native_side(view: ImageView) -> int | None:
+def native_side(view: ImageView) -> int | None:
     """The images' side length when they are all square and the same size, else None."""
     shape = view.fixed_shape
     if shape is None and len(view):

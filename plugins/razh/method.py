@@ -20,7 +20,7 @@ from torch import nn
 from plugins.deep.backbones import build_backbone
 from plugins.deep.engine import Batch, Objective, TrainSettings, train
 from plugins.deep.images import Normalizer
-from plugins.deep.method import DeepHashingMethod
+from plugins.deep.method import DeepHashingMethod, native_side
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
 from zshbench.options import Option
@@ -115,10 +115,8 @@ class RAZH(DeepHashingMethod):
             raise ZshbenchError(f"{name}: give threshold or replace_ratio, not both")
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
-        from plugins.deep.method import _native_side
-
         settings = razh_config.resolve(
-            self.options, data.dataset, self.bits, _native_side(data.images)
+            self.options, data.dataset, self.bits, native_side(data.images)
         )
         settings["attributes"] = settings["attributes"] or self.attribute_source
         return settings
