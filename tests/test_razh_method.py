@@ -145,9 +145,10 @@ def test_class_supervised_weights_are_refused_for_razh_and_flagged_for_razh_f():
 
 def test_resolve_cpu_scale_geometry():
     assert scales.cpu_geometry(8) == (8, 2)
-    assert scales.cpu_geometry(64) == (64, 16)
-    assert scales.cpu_geometry(None) == (64, 16)
-    assert scales.cpu_geometry(500) == (64, 16)  # at most 64 px
+    assert scales.cpu_geometry(32) == (32, 8)
+    assert scales.cpu_geometry(64) == (32, 8)  # at most 32 px
+    assert scales.cpu_geometry(None) == (32, 8)
+    assert scales.cpu_geometry(500) == (32, 8)
     assert scales.cpu_geometry(30) == (28, 7)  # a multiple of the 4×4 grid
     digits = razh_config.resolve(options(), "digits", 16, native_size=8)
     assert (digits["img_size"], digits["patch_size"]) == (8, 2)
@@ -162,7 +163,7 @@ def test_resolve_cpu_scale_geometry():
     assert given["threshold"] == 0.1 and given["replace_ratio"] is None
     assert digits["stem"] == "conv" and digits["selection"] == "retrain"
     cub = razh_config.resolve(options(), "cub-mini64", 48, native_size=64)
-    assert (cub["img_size"], cub["patch_size"], cub["model"]) == (64, 16, "vit_tiny_patch16_224")
+    assert (cub["img_size"], cub["patch_size"], cub["model"]) == (32, 8, "vit_tiny_patch16_224")
     assert cub["pretrained"] is False
     assert (cub["alpha"], cub["beta"]) == (1.0, 0.001)
 
