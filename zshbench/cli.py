@@ -446,7 +446,8 @@ def list_plugins(kind) -> None:
     from .plugin_manager import load_plugins
 
     plugins = load_plugins()
-    console = Console()
+    # Piped output (grep, a file) gets wide lines, so no name or source is wrapped mid-word.
+    console = Console() if sys.stdout.isatty() else Console(width=320)
     for name in [kind] if kind else KINDS:
         table = Table(title=name, title_justify="left")
         methods = name == "methods"

@@ -101,9 +101,44 @@ def download_hint(spec: DatasetSpec, root: str | os.PathLike[str] | None = None)
     ``[download]`` table (``root``: where it was looked for), else ``""``."""
     if getattr(spec, "download", None) is None:
         return ""
-    from ..download import download_command
-
     return f"Or download it: {download_command(spec, root)} (or add --download to 'run')."
+
+
+def download_command(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) -> str:
+    """``zshbench download NAME`` for a registered data set, or with the path of a user's own
+    .toml file (whose name the registry does not know), plus ``--root`` when given."""
+    import shlex
+
+    name = spec.name
+    try:
+        from ..plugin_manager import load_plugins
+
+        registry = load_plugins().datasets
+        registered = name in registry and (
+            getattr(registry.get(name), "source_file", "") == spec.source_file
+        )
+    except ZshbenchError:
+        registered = False
+    if not registered and spec.source_file:
+        name = shlex.quote(spec.source_file)
+    return command_with_root(f"zshbench download {name}", root)
+
+
+def command_with_root(command: str, root: str | os.PathLike[str] | None) -> str:
+    """``command`` with ``--root ROOT`` appended (shell-quoted) when a root is given."""
+    import shlex
+
+    if root is not None and str(root) != "":
+        command += f" --root {shlex.quote(str(root))}"
+    return command
+
+
+DEFAULT_DATA_HOME = "~/.cache/zshbench/data"
+
+
+def data_home() -> Path:
+    """``$ZSHBENCH_DATA_ROOT``, or ``~/.cache/zshbench/data`` when it is not set."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_HOME).expanduser()
 
 
 def _one_line(text: str) -> str:
@@ -150,8 +185,6 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
     if spec.default_root:
         return _existing(Path(spec.default_root).expanduser(), spec, "the spec's default_root")
     if not shared_root:
-        from ..download import data_home
-
         downloaded = data_home() / spec.name
         if downloaded.exists():
             return downloaded
