@@ -155,5 +155,6 @@ def test_drmh_end_to_end_on_digits(tmp_path, detector_file):
     assert {"cls", "hash", "quant"} <= set(training["final_losses"])
     assert training["train_accuracy_by"] == "classifier on h"
     assert training["detector"]["builder"] == "fasterrcnn"
-    assert training["detector"]["regions"] == 3
+    assert training["detector"]["regions"] == 3 and training["detector"]["detection_s"] > 0
+    assert training["detector"]["images_detected"] > 400  # training and validation images
     assert any("not a strict zero-shot result" in w for w in training["warnings"])

@@ -25,6 +25,7 @@ detected once per fit, not once per step or epoch.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,7 @@ class RegionExtractor:
         self.cache: dict[bytes, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self.caching = True
         self.detected = 0  # images run through the detector (the rest came from the cache)
+        self.seconds = 0.0  # time spent detecting them
 
     @torch.no_grad()
     def __call__(
@@ -195,6 +197,7 @@ class RegionExtractor:
         return features.float(), boxes, mask
 
     def _detect(self, images01: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        started = time.perf_counter()
         detector = self.detector
         device = images01.device
         if next(detector.parameters()).device != device:
@@ -223,6 +226,7 @@ class RegionExtractor:
             out_boxes[i, :n] = (found / scale).clamp(0.0, 1.0).cpu()
             out_mask[i, :n] = True
             start += n
+        self.seconds += time.perf_counter() - started
         return out_features, out_boxes, out_mask
 
 

@@ -319,6 +319,8 @@ class DRMH(DeepHashingMethod):
         record["detector"] = detector_record(
             settings["detector"], settings["detector_backbone"], self.detector_file_, settings
         )
+        # during fit: training images once, validation images once (test images come later)
         record["detector"]["images_detected"] = self.extractor_.detected
+        record["detector"]["detection_s"] = round(self.extractor_.seconds, 3)
         record.setdefault("warnings", []).append(self._supervision_warning())
         return record

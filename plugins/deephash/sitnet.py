@@ -23,7 +23,9 @@ forms below follow the terms its abstract and figure name, and each choice is ou
   output for encoding is tanh(z), whose signs are the codes.
 * Regularized center loss: ‖b_i − c_{y_i}‖² / K to learnable class centres c = tanh(θ) (Wen et
   al.'s center loss on the codes), regularised by the mean inner product of the centres of
-  *different* classes, which pushes them apart in Hamming space.
+  *different* classes, which pushes them apart in Hamming space. The centres start at random
+  corners (tanh(±2)); started at 0 they would only pull every code to the sign boundary, and
+  on the easy test set SitNet then stayed at chance.
 * Class semantic vectors (``semantics``): ``class-names``, the paper's word vectors of the class
   names, through the core's text encoder (``--encoder``, MiniLM by default; GloVe with
   ``--encoder vectors-file``); or ``attributes``, the data set's class-attribute rows.
