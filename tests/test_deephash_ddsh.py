@@ -183,7 +183,7 @@ def test_omega_images_are_not_trained_on_and_omega_is_resampled():
     gamma = [i for i in range(8) if i not in omega]
     loss = objective(batch(gamma))["loss"]
     loss.backward()
-    assert float(loss) > 0 and network.linear.weight.grad.abs().sum() > 0
+    assert float(loss.detach()) > 0 and network.linear.weight.grad.abs().sum() > 0
     session.epoch = 2  # same round: Ω kept
     objective.start_epoch(session)
     assert objective.omega.tolist() == omega
