@@ -35,11 +35,15 @@ class Marker(nn.Module):
         self.epoch = nn.Parameter(torch.zeros(()))
 
 
-def brute_force_choice(scores: list[float], window: int) -> tuple[int, float]:
-    """(1-based index, smoothed score) of the first maximum of the centred moving average."""
+def brute_force_choice(
+    scores: list[float], window: int, eligible: list[bool] | None = None
+) -> tuple[int, float]:
+    """(1-based index, smoothed score) of the first maximum of the centred moving average over
+    the eligible indices (all of them when none is eligible)."""
     half = window // 2
     smoothed = [float(np.mean(scores[max(0, i - half) : i + half + 1])) for i in range(len(scores))]
-    best = max(range(len(scores)), key=lambda i: (smoothed[i], -i))
+    candidates = [i for i in range(len(scores)) if eligible is None or eligible[i]]
+    best = max(candidates or range(len(scores)), key=lambda i: (smoothed[i], -i))
     return best + 1, smoothed[best]
 
 
@@ -48,16 +52,31 @@ def brute_force_choice(scores: list[float], window: int) -> tuple[int, float]:
 def test_epoch_selector_matches_brute_force_and_keeps_that_epochs_state(window, seed):
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, 6, size=9).astype(float).tolist()  # integer scores: many ties
+    # eligibility as the training accuracy gives it: from some epoch on (never, in one case)
+    first = [0, 3, 5, 8, 9, 2][seed]
+    eligible = [i >= first for i in range(9)]
     selector, network = EpochSelector(window), Marker()
     for epoch, score in enumerate(scores, start=1):
         with torch.no_grad():
             network.epoch.fill_(epoch)
-        selector.add(epoch, score, network)
+        selector.add(epoch, score, network, eligible[epoch - 1])
     selector.finish()
-    expected_epoch, expected_score = brute_force_choice(scores, window)
+    expected_epoch, expected_score = brute_force_choice(scores, window, eligible)
     assert selector.best_epoch == expected_epoch
     assert selector.best_score == pytest.approx(expected_score)
     assert float(selector.best_state["epoch"]) == expected_epoch
+    assert selector.fell_back is (not any(eligible))
+
+
+def test_an_epoch_before_the_training_classes_are_learnt_is_not_chosen():
+    """The noisy peak of an untrained network (epoch 1) loses to the best eligible epoch."""
+    scores = [0.30, 0.16, 0.25, 0.24, 0.26, 0.22]
+    accuracy = [0.15, 0.41, 0.85, 0.95, 0.98, 0.99]
+    selector, network = EpochSelector(1), Marker()
+    for epoch, (score, acc) in enumerate(zip(scores, accuracy, strict=True), start=1):
+        selector.add(epoch, score, network, eligible=acc >= 0.95)
+    selector.finish()
+    assert selector.best_epoch == 5 and not selector.fell_back
 
 
 def test_epoch_selector_ignores_a_single_lucky_evaluation():

@@ -196,7 +196,7 @@ def test_bad_options_are_one_line_errors():
     with pytest.raises(ZshbenchError, match="sample_columns"):
         ddsh.DDSH(16, sample_columns=0)
     with pytest.raises(ZshbenchError, match="balance"):
-        ddsh.DDSH(16, balance="yes")
+        ddsh.DDSH(16, balance="maybe")
 
 
 def test_ddsh_learns_the_easy_set_better_than_lsh():

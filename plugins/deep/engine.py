@@ -60,7 +60,9 @@ class Objective(nn.Module):
     """A method's training objective around its network.
 
     ``forward(batch)`` returns named scalar tensors: ``"loss"`` (what is minimised) and any
-    other terms worth recording (averaged per epoch into the record and the log). Parameters of
+    other terms worth recording (averaged per epoch into the record and the log). A method with
+    a classifier reports its batch accuracy as ``"acc"``: model selection then only chooses
+    epochs whose training accuracy reached ``selection_min_accuracy``. Parameters of
     the objective itself (e.g. a learned code matrix) are optimised along with the network's.
     """
 
@@ -87,6 +89,9 @@ class TrainSettings:
     eval_every: int = 1
     patience: int | None = None
     selection_window: int = 1  # evaluations averaged when choosing the epoch (odd)
+    # An epoch may be chosen once the objective's "acc" (training accuracy, averaged over the
+    # epoch) reaches this; None: every epoch may be chosen.
+    selection_min_accuracy: float | None = None
     schedule_epochs: int | None = None  # cosine horizon; None: ``epochs``
     image_size: int = 0
 
@@ -118,31 +123,40 @@ class TrainResult:
     best_validation_map: float | None = None
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
+    no_epoch_eligible: bool = False  # the training accuracy never reached the selection's bar
 
 
 class EpochSelector:
     """Chooses the epoch whose validation mAP, averaged over ``window`` evaluations centred on
-    it, is best, and keeps that epoch's network state.
+    it, is best among the *eligible* epochs, and keeps that epoch's network state.
 
     Validation tasks on a few pseudo-unseen classes are noisy (±4 points between neighbouring
     epochs on digits); a window of 3 keeps a single lucky evaluation from being chosen. At the
-    ends of training the window is truncated. ``stale`` counts evaluations since the best.
+    ends of training the window is truncated. An epoch is eligible once the network has fit its
+    training classes (``add(..., eligible=...)``; the engine's ``selection_min_accuracy``): on
+    digits an untrained network's codes already score 30 % on the validation task at 48 bits,
+    so an epoch before the seen classes are learnt could otherwise win on noise, and such a
+    network transfers worse (48 bits: 20 % test mAP after 10 epochs, 44 % after 20). When no
+    epoch becomes eligible, the best of all is chosen (``fell_back``). ``stale`` counts eligible
+    evaluations since the best.
     """
 
     def __init__(self, window: int = 1):
         if window < 1 or window % 2 == 0:
             raise ValueError(f"the selection window must be an odd number ≥ 1, not {window}")
         self.half = window // 2
-        self.scores: list[tuple[int, float]] = []
+        self.scores: list[tuple[int, float, bool]] = []
         self.states: list[tuple[int, dict[str, torch.Tensor]]] = []
         self.best_epoch: int | None = None
         self.best_score: float | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.fell_back = False
         self.stale = 0
+        self._any: tuple[float, int, dict[str, torch.Tensor]] | None = None  # ignoring eligibility
         self._decided = 0  # evaluations whose window is complete
 
-    def add(self, epoch: int, score: float, network: nn.Module) -> None:
-        self.scores.append((epoch, score))
+    def add(self, epoch: int, score: float, network: nn.Module, eligible: bool = True) -> None:
+        self.scores.append((epoch, score, bool(eligible)))
         state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
         self.states = [*self.states[-self.half :], (epoch, state)]
         while self._decided + self.half < len(self.scores):
@@ -151,18 +165,25 @@ class EpochSelector:
     def finish(self) -> None:
         while self._decided < len(self.scores):
             self._decide(self._decided)
+        if self.best_state is None and self._any is not None:
+            self.best_score, self.best_epoch, self.best_state = self._any
+            self.fell_back = True
 
     def _decide(self, index: int) -> None:
         window = self.scores[max(0, index - self.half) : index + self.half + 1]
-        smoothed = sum(score for _, score in window) / len(window)
-        epoch = self.scores[index][0]
+        smoothed = sum(score for _, score, _ in window) / len(window)
+        epoch, _, eligible = self.scores[index]
+        state = next(state for e, state in self.states if e == epoch)
+        if self._any is None or smoothed > self._any[0]:
+            self._any = (smoothed, epoch, state)
+        self._decided += 1
+        if not eligible:
+            return
         if self.best_score is None or smoothed > self.best_score:
-            self.best_score, self.best_epoch = smoothed, epoch
-            self.best_state = next(state for e, state in self.states if e == epoch)
+            self.best_score, self.best_epoch, self.best_state = smoothed, epoch, state
             self.stale = 0
         else:
             self.stale += 1
-        self._decided += 1
 
 
 @dataclass
@@ -330,7 +351,13 @@ def train(
             score = _broadcast_float(score, context)
             result.validation_seconds += time.perf_counter() - validation_started
             stats.validation_map = score
-            selector.add(epoch, score, network)
+            accuracy = stats.losses.get("acc")
+            eligible = (
+                settings.selection_min_accuracy is None
+                or accuracy is None
+                or accuracy >= settings.selection_min_accuracy
+            )
+            selector.add(epoch, score, network, eligible)
         result.history.append(stats)
         context.progress.status(describe_epoch(label, stats, settings.epochs))
         if settings.patience is not None and selector.stale >= settings.patience:
@@ -340,6 +367,13 @@ def train(
             )
             break
     selector.finish()
+    result.no_epoch_eligible = selector.fell_back
+    if selector.fell_back:
+        context.progress.log(
+            f"warning: {method}: the training accuracy never reached "
+            f"{settings.selection_min_accuracy} in {len(result.history)} epochs; the epoch was "
+            "chosen among all of them (more epochs or a higher lr would fit the seen classes)"
+        )
     if selector.best_state is not None:
         network.load_state_dict(selector.best_state)
         result.best_epoch, result.best_validation_map = selector.best_epoch, selector.best_score

@@ -53,7 +53,8 @@ class DeepHashingMethod(HashingMethod):
     epochs, batch_size, lr, weight_decay, warmup_epochs, grad_clip, augment
     (none | crop | crop+flip | rrc+flip | flip), amp (bf16 on CUDA), selection
     (retrain | checkpoint | none), eval_every, patience, selection_window (validation
-    evaluations averaged when choosing the epoch), encode_batch_size.
+    evaluations averaged when choosing the epoch), selection_min_accuracy (the training accuracy
+    an epoch needs to be chosen), encode_batch_size.
     """
 
     method_name: ClassVar[str] = "deep"
@@ -145,6 +146,7 @@ class DeepHashingMethod(HashingMethod):
             eval_every=int(settings["eval_every"]),
             patience=settings["patience"],
             selection_window=int(settings["selection_window"]),
+            selection_min_accuracy=settings["selection_min_accuracy"],
             image_size=int(settings["img_size"]),
         )
 
@@ -305,6 +307,8 @@ class DeepHashingMethod(HashingMethod):
             "selection": selection,
             "best_epoch": chosen.best_epoch,
             "best_validation_map": chosen.best_validation_map,
+            "selection_min_accuracy": settings["selection_min_accuracy"],
+            "no_epoch_eligible": chosen.no_epoch_eligible,
             "final_epochs": len(final.history),
             "epochs_run": len(epochs_run),
             "seconds_per_epoch": round(

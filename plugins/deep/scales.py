@@ -53,6 +53,13 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "selection_window": Option(
         None, kind="integer", minimum=1, help="validation evaluations averaged (odd)"
     ),
+    "selection_min_accuracy": Option(
+        None,
+        kind="number",
+        minimum=0.0,
+        maximum=1.0,
+        help="training accuracy an epoch needs to be chosen",
+    ),  # fmt: skip
     "encode_batch_size": Option(256, minimum=1, help="images per encoding pass"),
 }
 
@@ -74,6 +81,7 @@ PAPER: dict[str, Any] = {
     "eval_every": 5,
     "patience": None,
     "selection_window": 1,
+    "selection_min_accuracy": 0.95,
 }
 
 CPU: dict[str, Any] = {
@@ -94,6 +102,7 @@ CPU: dict[str, Any] = {
     "eval_every": 2,
     "patience": 5,
     "selection_window": 3,
+    "selection_min_accuracy": 0.95,  # see plugins.deep.engine.EpochSelector
 }
 
 # At most 32 px: cub-mini64's 64 px birds cost about twice as much per step at 64 px, and at CPU
