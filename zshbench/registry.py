@@ -41,6 +41,8 @@ class MethodSpec:
     target: Any
     summary: str = ""
     family: str = "other"  # e.g. "linear", "deep", "zero-shot"
+    citation: str = ""  # "Authors, Title, Venue Year" of the method's paper
+    zero_shot: bool = False  # designed for unseen classes (uses class semantics), e.g. SitNet
 
     def load(self) -> type:
         from .method import HashingMethod
