@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
           f"bf16 autocast {'on' if amp and device.startswith('cuda') else 'off'}, scale "
           f"{args.scale}, {args.bits} bits, {args.images} training images, "
           f"{args.steps} timed steps")  # fmt: skip
-    print(f"{'step':16} {'batch':>5} {'ms/step':>9} {'img/s':>9} {'peak MB':>9} {'code update s':>14}")
+    print(f"{'step':16} {'batch':>5} {'ms/step':>9} {'img/s':>9} {'peak MB':>9} "
+          f"{'code update s':>14}")  # fmt: skip
     rows = [("supervised ViT", bench_supervised(args, device, amp))]
     rows += [(name, bench(name, args, device, amp)) for name in names]
     for name, (batch, seconds, peak, update) in rows:
