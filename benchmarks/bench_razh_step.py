@@ -11,7 +11,7 @@ For each input geometry, the same timm ViT encoder is timed twice on random imag
 
 It prints images/s, milliseconds per step and peak memory (CUDA: ``max_memory_allocated``;
 CPU: the process's peak resident set), with bf16 autocast on CUDA as RAZH trains there.
-``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px), with
+``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px birds, resized to 32 px), with
 the conv-stem token encoder; ``--scale paper`` is ViT-B/16 at 224 (``vit_base_patch16_224.mae``
 architecture, random weights) with MAE's decoder (a GPU job). Numbers vary with the machine and
 its load; nothing here is asserted.
@@ -37,17 +37,18 @@ from plugins.razh import config as razh_config  # noqa: E402
 from plugins.razh.method import RAZH  # noqa: E402
 from plugins.razh.model import AttributeEmbedding, RAZHNet  # noqa: E402
 from plugins.razh.objective import razh_loss_parts  # noqa: E402
+from zshbench.options import plain_defaults  # noqa: E402
 
 
 def geometries(scale: str) -> list[tuple[str, str, int, int]]:
     """(label, data set, native side, batch) to time."""
     if scale == "paper":
         return [("ViT-B/16 224 (CUB)", "cub", 224, 16), ("ViT-B/16 224, batch 64", "cub", 224, 64)]
-    return [("digits 8 px", "digits", 8, 32), ("cub-mini64 64 px", "cub-mini64", 64, 32)]
+    return [("digits 8 px", "digits", 8, 32), ("cub-mini64 (32 px)", "cub-mini64", 64, 32)]
 
 
 def build(scale: str, dataset: str, native: int, bits: int, classes: int, attributes: int):
-    options = dict(RAZH.default_options) | {"scale": scale, "pretrained": False}
+    options = plain_defaults(RAZH.default_options) | {"scale": scale, "pretrained": False}
     settings = razh_config.resolve(options, dataset, bits, native)
     torch.manual_seed(0)
     encoder, _, _ = build_backbone(settings)

@@ -6,9 +6,10 @@ data set is, which layout loader reads it, where to get it, and its zero-shot pr
 :mod:`zshbench.download`). Keeping them declarative means adding a data set, or a user's own
 data-set file (``zshbench run --dataset my_birds.toml``), needs no Python.
 
-A user's file looks like a registry entry; ``loader`` may name a known layout
-(``loader = "cub"``) instead of a ``"module:function"`` reference, and a relative
-``default_root`` is taken relative to the file.
+A user's file looks like a registry entry: ``loader`` names a registered layout loader
+(``loader = "cub"``; see ``zshbench list loaders``), never a Python function, so a data file
+cannot make zshbench run code; ``name`` follows the registry's name rule, because it becomes a
+folder under ``--results``; a relative ``default_root`` is taken relative to the file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import Any
 from zshbench.datasets.base import Protocol
 from zshbench.errors import DatasetError
 from zshbench.hookspecs import hookimpl
-from zshbench.registry import DatasetSpec
+from zshbench.registry import NAME_RULE, DatasetSpec, valid_name
+
+from .layouts import zshbench_register_loaders  # noqa: F401 - the loaders hook, on this plugin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,14 +33,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 REGISTRY_DIR = Path(__file__).resolve().parent
-
-#: Layout names a data-set file may use as its ``loader``.
-LAYOUT_LOADERS = {
-    "digits": "zshbench.datasets.layouts.digits:load",
-    "cifar10": "zshbench.datasets.layouts.cifar10:load",
-    "cub": "zshbench.datasets.layouts.cub:load",
-    "awa2": "zshbench.datasets.layouts.awa2:load",
-}
 
 #: The marker a ``named_splits`` entry uses for "the split the data set ships" (AWA2's
 #: trainclasses.txt / testclasses.txt).
@@ -57,7 +52,6 @@ _STRING_FIELDS = (
 _PROTOCOL_REQUIRED = ("num_seen", "num_unseen", "train_per_seen_class", "query_per_unseen_class")
 _RANDOM_SPLIT = re.compile(r"^random-\d+$")
 _SEED_SUFFIX = re.compile(r"@\d+$")
-_LOADER_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def _fail(path: Path, key: str, problem: str, hint: str | None = None) -> DatasetError:
@@ -86,6 +80,10 @@ def _protocol(path: Path, table: Any, num_classes: int) -> Protocol:
     for key, value in table.items():
         if not _is_int(value) or value < 0:
             raise _fail(path, f"protocol.{key}", f"must be a whole number >= 0, not {value!r}")
+    if table.get("validation_database_per_class", 1) < 1:
+        raise _fail(
+            path, "protocol.validation_database_per_class", "must be at least 1 (or left out)"
+        )
     if table["num_seen"] < 1 or table["num_unseen"] < 1:
         raise _fail(path, "protocol.num_seen", "and num_unseen must both be at least 1")
     if table["num_seen"] + table["num_unseen"] != num_classes:
@@ -159,16 +157,24 @@ def spec_from_mapping(data: dict[str, Any], path: Path) -> DatasetSpec:
     if "embedded" in data and not isinstance(data["embedded"], bool):
         raise _fail(path, "embedded", "must be true or false")
 
+    if not valid_name(data["name"]):
+        raise _fail(
+            path,
+            "name",
+            f"is {data['name']!r}: it becomes a folder under --results",
+            f"{NAME_RULE.rstrip('.')}, e.g. 'my-birds'.",
+        )
     loader = data["loader"]
     if not isinstance(loader, str):
         raise _fail(path, "loader", "must be a string")
-    loader = LAYOUT_LOADERS.get(loader, loader)
-    if not _LOADER_REFERENCE.match(loader):
+    if not valid_name(loader):
         raise _fail(
             path,
             "loader",
-            f"is {data['loader']!r}: use a known layout ({', '.join(LAYOUT_LOADERS)}) "
-            "or 'package.module:function'",
+            f"is {loader!r}: a data-set file names a registered layout loader (e.g. 'cub'), "
+            "never a Python function",
+            "See 'zshbench list loaders'; a new layout is added by a plugin "
+            "(hook zshbench_register_loaders).",
         )
 
     protocol = _protocol(path, data["protocol"], data["num_classes"])

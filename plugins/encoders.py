@@ -27,6 +27,7 @@ import numpy as np
 from zshbench.encoders import TextEncoder
 from zshbench.errors import ZshbenchError
 from zshbench.hookspecs import hookimpl
+from zshbench.options import Option
 from zshbench.registry import EncoderSpec
 
 WORD_SPLIT = re.compile(r"[^a-z]+")
@@ -94,9 +95,9 @@ class MiniLMEncoder(TextEncoder):
     """
 
     default_options: ClassVar[dict[str, Any]] = {
-        "model_path": None,
-        "device": "cpu",
-        "batch_size": 64,
+        "model_path": Option(None, kind="string", help="a local sentence-transformers folder"),
+        "device": Option("cpu", help="torch device of the encoder"),
+        "batch_size": Option(64, minimum=1, help="texts per forward pass"),
     }
 
     def model_path(self) -> Path:
@@ -195,7 +196,10 @@ class VectorsFileEncoder(TextEncoder):
         normalize: L2-normalise the rows (default False: the vectors as the file has them).
     """
 
-    default_options: ClassVar[dict[str, Any]] = {"path": None, "normalize": False}
+    default_options: ClassVar[dict[str, Any]] = {
+        "path": Option(None, kind="string", help="a .npy file or a GloVe text file"),
+        "normalize": Option(False, help="L2-normalise the rows"),
+    }
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not self.options["path"]:
@@ -273,7 +277,10 @@ class HashingEncoder(TextEncoder):
     the same vector, on any machine.
     """
 
-    default_options: ClassVar[dict[str, Any]] = {"n_features": 256, "ngram": 3}
+    default_options: ClassVar[dict[str, Any]] = {
+        "n_features": Option(256, minimum=1, maximum=2**20, help="vector length"),
+        "ngram": Option(3, minimum=1, maximum=16, help="character n-gram length"),
+    }
 
     def encode(self, texts: list[str]) -> np.ndarray:
         from sklearn.feature_extraction.text import HashingVectorizer

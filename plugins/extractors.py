@@ -26,6 +26,7 @@ from zshbench.errors import ZshbenchError
 from zshbench.features import FeatureExtractor
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext
+from zshbench.options import Option
 from zshbench.registry import ExtractorSpec
 
 # ITU-R BT.601 luma weights: what Pillow's convert("L") uses, so grayscale is the familiar one.
@@ -116,12 +117,13 @@ class PixelExtractor(FeatureExtractor):
     Pixels are the classic input of LSH/SH/ITQ on small images; for photographs use ``timm``.
     """
 
-    default_options: ClassVar[dict[str, Any]] = {"size": None, "grayscale": False}
+    default_options: ClassVar[dict[str, Any]] = {
+        "size": Option(None, kind="integer", minimum=1, help="resize to size × size first"),
+        "grayscale": Option(False, help="convert RGB to one luma channel"),
+    }
 
     def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
         size = self.options["size"]
-        if size is not None and (not isinstance(size, int) or size < 1):
-            raise ZshbenchError(f"pixels: size must be a positive integer, not {size!r}")
         if size is None and images.fixed_shape is not None and len(images):
             stack = images.load_stack()
             if stack.ndim == 3:
@@ -237,7 +239,15 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
                 f"{path} is a .safetensors file but safetensors is not installed",
                 "pip install safetensors",
             ) from None
-        checkpoint: Any = load_file(str(path), device="cpu")
+        try:
+            checkpoint: Any = load_file(str(path), device="cpu")
+        except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, ...: one advice
+            raise ZshbenchError(
+                f"could not read {path} as a .safetensors file: "
+                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                "The file is corrupt or not a safetensors file; save the weights again "
+                "(safetensors.torch.save_file) or give a plain state dict (.pth).",
+            ) from None
     else:
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -447,14 +457,14 @@ class TimmExtractor(FeatureExtractor):
     """
 
     default_options: ClassVar[dict[str, Any]] = {
-        "model": "vit_tiny_patch16_224",
-        "model_kwargs": {},
-        "weights": None,
-        "pretrained": False,
-        "pretrained_from_cache": False,
-        "image_size": None,
-        "crop_pct": None,
-        "batch_size": 64,
+        "model": Option("vit_tiny_patch16_224", help="timm model name"),
+        "model_kwargs": Option({}, help="extra timm.create_model arguments"),
+        "weights": Option(None, kind="string", help="local checkpoint file"),
+        "pretrained": Option(False, help="timm's pretrained weights (Hugging Face hub cache)"),
+        "pretrained_from_cache": Option(False, help="timm's weights from the local cache"),
+        "image_size": Option(None, kind="integer", minimum=1, help="input side length"),
+        "crop_pct": Option(None, kind="number", minimum=0.05, maximum=1.0, help="centre crop"),
+        "batch_size": Option(64, minimum=1, help="images per forward pass"),
     }
 
     def __init__(self, **options: Any):

@@ -35,6 +35,7 @@ from zshbench.errors import ZshbenchError
 from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext, TrainData
+from zshbench.options import Option
 from zshbench.registry import MethodSpec
 
 
@@ -86,7 +87,7 @@ class ITQ(FeatureHashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {
         **FeatureHashingMethod.default_options,
-        "iterations": 50,
+        "iterations": Option(50, minimum=0, help="alternations of the B and R steps (paper: 50)"),
     }
 
     def fit(self, data: TrainData, context: RunContext) -> None:
@@ -100,8 +101,6 @@ class ITQ(FeatureHashingMethod):
                 f"Use at most {min(n, d)} bits, an extractor with more dimensions (e.g. "
                 "extractor=timm), or LSH/SH, which allow more bits than dimensions.",
             )
-        if int(self.options["iterations"]) < 0:
-            raise ZshbenchError("ITQ: iterations must be >= 0")
         self.mean_, self.projection_ = fit_pca(features, self.bits)
         v = (features - self.mean_) @ self.projection_
         rng = np.random.default_rng(context.seed)

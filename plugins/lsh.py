@@ -26,6 +26,7 @@ import numpy as np
 from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext, TrainData
+from zshbench.options import Option
 from zshbench.registry import MethodSpec
 
 
@@ -50,7 +51,9 @@ class LSH(FeatureHashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {
         **FeatureHashingMethod.default_options,
-        "pca_dims": None,
+        "pca_dims": Option(
+            None, kind="integer", minimum=1, help="PCA to this many directions first (null: none)"
+        ),
     }
 
     def fit(self, data: TrainData, context: RunContext) -> None:

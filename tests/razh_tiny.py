@@ -12,4 +12,5 @@ TINY = {
     "decoder_depth": 1,
     "decoder_heads": 2,
     "attribute_dim": 8,
+    "eval_every": 1,
 }

@@ -45,7 +45,7 @@ def test_bench_razh_step_quick(capsys: pytest.CaptureFixture[str]) -> None:
     status = _load("bench_razh_step").main(["--quick", "--device", "cpu", "--steps", "1"])
     output = capsys.readouterr().out
     assert status == 0, output
-    for geometry in ("digits 8 px", "cub-mini64 64 px"):
+    for geometry in ("digits 8 px", "cub-mini64 (32 px)"):
         for step in ("supervised ViT", "RAZH (Eq. 16)"):
             assert any(geometry in line and step in line for line in output.splitlines())
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_runner import run_zshbench as zshbench
+
+from zshbench.errors import ZshbenchError
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +188,213 @@ def test_info_shows_options_and_data_set_entries(tmp_path):
     assert "'expected_database': 32322" in dataset.stdout
     assert "https://cvml.ista.ac.at/AwA2/" in dataset.stdout
     assert "named splits: proposed, standard" in dataset.stdout
+
+
+# --- issue 10: one line, exit 2, no traceback, nothing written ------------------------------
+
+ITQ = ["run", "--method", "itq", "--dataset", "digits", "--bits", "16", "--results", "results"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-o", "iterations=abc"], 'iterations must be a whole number ≥ 0, not "abc"'),
+        (["-o", "iterations={bad"], 'not "{bad"'),
+        (["-o", "iterations=1e400"], "not inf"),
+        (["-o", "iterations=2.7"], "not 2.7"),  # was run as 2 and recorded as 2.7
+        (["-o", "extractor_options=[1,2]"], "extractor_options must be a JSON object"),
+        (["-o", 'extractor_options={"size": -3}'], "extractor pixels option size must be"),
+        (["--seeds", "99999999999999999999"], "bad seed list"),
+        (["--name", "../../../escaped_run"], "bad run name"),
+        (["--name", "/tmp/abs_run"], "bad run name"),
+        (["--results", "/dev/null"], "a part of the path is a file, not a folder"),
+    ],
+)
+def test_bad_run_input_is_one_line_and_writes_nothing(tmp_path, extra, expected):
+    done = zshbench(*ITQ, *extra, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("zshbench: error: ") and expected in done.stderr
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_data_file_cannot_run_code_through_the_cli(tmp_path):
+    """Issue 10, item 1: this file deleted victim/ and only then complained."""
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "precious.txt").write_text("keep me")
+    for loader in ("shutil:rmtree", "builtins:len"):
+        (tmp_path / "evil.toml").write_text(
+            f'name = "evil"\ntitle = "t"\nloader = "{loader}"\nnum_classes = 10\n'
+            'default_root = "victim"\n\n[protocol]\nnum_seen = 8\nnum_unseen = 2\n'
+            "train_per_seen_class = 50\nquery_per_unseen_class = 30\n"
+        )
+        done = zshbench(*ITQ[:4], "evil.toml", "--bits", "16", cwd=tmp_path)
+        assert done.returncode == 2 and "never a Python function" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "victim" / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["../../x", "/abs/data"])
+def test_a_data_set_name_cannot_place_records_outside_results(tmp_path, name):
+    (tmp_path / "mine.toml").write_text(
+        f'name = "{name}"\ntitle = "t"\nloader = "digits"\nnum_classes = 10\nembedded = true\n'
+        "\n[protocol]\nnum_seen = 8\nnum_unseen = 2\ntrain_per_seen_class = 50\n"
+        "query_per_unseen_class = 30\n"
+    )
+    done = zshbench(*ITQ[:4], "mine.toml", "--bits", "16", "--results", "results", cwd=tmp_path)
+    assert done.returncode == 2 and "key 'name'" in done.stderr
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_a_full_disk_is_one_line(tmp_path):
+    """ENOSPC while the record is written: one line, the run resumes after space is freed."""
+    script = (
+        "import errno, os, sys\n"
+        "real = os.open\n"
+        "def full(path, flags, *a, **k):\n"
+        "    if '.bits16-seed0.json.' in str(path) and str(path).endswith('.tmp'):\n"
+        "        raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    return real(path, flags, *a, **k)\n"
+        "os.open = full\n"
+        "from zshbench.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *ITQ, "--bits", "8,16"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("zshbench: error: no space left on the device") and "16" in last
+    assert [p.name for p in tmp_path.rglob("bits*.json")] == ["bits8-seed0.json"]
+
+
+def test_report_csv_of_an_empty_selection_is_an_error(digits_results):
+    done = zshbench("report", "--format", "csv", "--dataset", "cub", cwd=digits_results)
+    assert done.returncode == 2 and "no result records" in done.stderr and not done.stdout
+
+
+def test_garbage_codes_file_never_suggests_allow_pickle(tmp_path):
+    (tmp_path / "garbage.npz").write_bytes(b"garbage" * 20)
+    done = zshbench("eval", "garbage.npz", cwd=tmp_path)
+    assert done.returncode == 2 and "allow_pickle" not in done.stderr
+    assert "pickled data is never loaded" in done.stderr
+
+
+def test_info_prints_option_types_and_ranges(tmp_path):
+    done = zshbench("info", "itq", cwd=tmp_path)
+    assert "iterations = 50  (a whole number ≥ 0)" in done.stdout
+    assert "extractor_options = {}  (a JSON object" in done.stdout
+    done = zshbench("info", "pixels", cwd=tmp_path)
+    assert "size = null  (a whole number ≥ 1 or null)" in done.stdout
+    done = zshbench("info", "cub", cwd=tmp_path)
+    assert "loader: cub" in done.stdout and "loader cub from zshbench" in done.stdout
+    assert "verify_images = true" in done.stdout
+
+
+def test_two_identical_sweeps_share_the_work(tmp_path):
+    """Issue 10: two identical sweeps into one folder both did all the work."""
+    args = [sys.executable, "-m", "zshbench", "run", "--method", "sh", "--dataset", "digits"]
+    args += ["--bits", "8,16", "--seeds", "0,1,2,3", "--results", "results"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweeps = [
+        subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    logs = [sweep.communicate(timeout=600)[1] for sweep in sweeps]
+    assert all(sweep.returncode == 0 for sweep in sweeps), logs
+    trained = [log.count("map@5000 =") for log in logs]
+    assert sum(trained) == 8, trained  # every record computed exactly once
+    assert len(list((tmp_path / "results").rglob("bits*.json"))) == 8
+    assert not list((tmp_path / "results").rglob(".*.lock"))
+
+
+def test_a_results_path_with_spaces_and_non_ascii(tmp_path):
+    results = tmp_path / "mes résultats" / "Ünïcødé ✓ 1"
+    done = zshbench(*ITQ[:-1], str(results), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"under {results}" in done.stdout
+    report = zshbench("report", "--results", str(results), "--format", "markdown", cwd=tmp_path)
+    assert report.returncode == 0 and "| itq " in report.stdout
+    plot = zshbench("plot", "--results", str(results), cwd=tmp_path)
+    assert plot.returncode == 0 and len(list((results / "plots").glob("*.png"))) == 2
+
+
+def test_an_interrupted_plot_never_leaves_a_half_written_png(digits_results, tmp_path):
+    """The PNG writer dies half-way: every PNG on disk is still the whole old one."""
+    out = tmp_path / "plots"
+    assert zshbench("plot", "--out", str(out), cwd=digits_results).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    script = (
+        "import io, sys\n"
+        "from matplotlib.figure import Figure\n"
+        "real = Figure.savefig\n"
+        "def half(self, target, *args, **kwargs):\n"
+        "    buffer = io.BytesIO()\n"
+        "    real(self, buffer, *args, **{**kwargs, 'format': 'png'})\n"
+        "    data = buffer.getvalue()[: len(buffer.getvalue()) // 2]\n"
+        "    if hasattr(target, 'write'):\n"
+        "        target.write(data)\n"
+        "    else:\n"
+        "        open(target, 'wb').write(data)\n"
+        "    raise KeyboardInterrupt\n"
+        "Figure.savefig = half\n"
+        "from zshbench.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "plot", "--out", str(out)],
+        cwd=digits_results,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 130 and "interrupted" in done.stderr
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_method_families_and_comma_lists_expand_to_registered_methods():
+    from zshbench.plugin_manager import load_plugins
+    from zshbench.runner import expand_methods
+
+    plugins = load_plugins()
+    deep = expand_methods("deep", plugins)
+    assert {"razh", "razh-c", "razh-f"} <= set(deep)
+    assert all(plugins.methods.get(name).family == "deep" for name in deep)
+    linear = expand_methods("linear", plugins)
+    assert {"lsh", "sh", "itq"} <= set(linear) and not set(linear) & set(deep)
+    zero_shot = expand_methods("zero-shot", plugins)
+    assert "razh" in zero_shot and "lsh" not in zero_shot
+    assert set(expand_methods("all", plugins)) == set(plugins.methods.names())
+    # a comma list keeps its order, each method once, and may mix names and families
+    assert expand_methods("itq,lsh,itq", plugins) == ["itq", "lsh"]
+    assert expand_methods("lsh,linear", plugins)[0] == "lsh"
+    with pytest.raises(ZshbenchError, match="unknown method 'nope'"):
+        expand_methods("lsh,nope", plugins)
+
+
+def test_a_comma_list_runs_each_method_and_checks_all_options_first(tmp_path):
+    ok = zshbench("run", "--method", "lsh,itq", "--dataset", "digits", "--bits", "16", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "2 record(s)" in ok.stdout
+    assert {p.parent.name for p in tmp_path.rglob("bits16-seed0.json")} == {"lsh", "itq"}
+    # itq has an option lsh lacks: refused before anything runs, in one line
+    bad = zshbench(
+        "run", "--method", "itq,lsh", "--dataset", "digits", "--bits", "16",
+        "--results", "other", "-o", "iterations=3", cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "no option iterations" in bad.stderr and not (tmp_path / "other" / "digits").exists()
+    named = zshbench(
+        "run", "-m", "lsh,itq", "-d", "digits", "-b", "16", "--name", "x", cwd=tmp_path
+    )
+    assert named.returncode == 2 and "--name 'x' given for 2 methods" in named.stderr
+
+
+def test_list_methods_shows_family_and_citation(tmp_path):
+    listed = zshbench("list", "methods", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert "family" in listed.stdout and "citation" in listed.stdout
+    assert "zero-shot" in listed.stdout and "Jiang" in listed.stdout

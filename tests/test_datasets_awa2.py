@@ -222,3 +222,20 @@ def test_malformed_files(tmp_path, name, edit, message):
     with pytest.raises(DatasetError) as error:
         awa2.load(tmp_path)
     assert message in _one_line(error) and name in _one_line(error)
+
+
+def test_an_image_list_that_is_not_a_regular_file_is_refused(tmp_path):
+    make_awa2(tmp_path, with_images=False)
+    with pytest.raises(DatasetError) as error:
+        awa2.load(tmp_path, image_list="/dev/zero", verify_images=False)  # would never end
+    assert "/dev/zero is not a regular file" in _one_line(error)
+
+
+@pytest.mark.parametrize("entry", ["../bobcat/x.jpg", "bobcat/..", "/abs/x.jpg"])
+def test_an_image_list_entry_that_leaves_the_images_folder_is_refused(tmp_path, entry):
+    make_awa2(tmp_path, with_images=False)
+    listing = tmp_path / "image_list.txt"
+    listing.write_text(listing.read_text() + entry + "\n")
+    with pytest.raises(DatasetError) as error:
+        awa2.load(tmp_path, image_list=str(listing), verify_images=False)
+    assert "expected '<class>/<file>.jpg'" in _one_line(error)

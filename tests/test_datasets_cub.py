@@ -285,3 +285,71 @@ def test_boolean_options_given_as_text(tmp_path):
     with pytest.raises(DatasetError) as error:
         cub.load(tmp_path, verify_images="maybe")
     assert "verify_images='maybe'" in _one_line(error)
+
+
+# --- issue 10, hostile pass: damaged files, paths that leave the data set, link loops --------
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:40]), "Truncated"),
+        (lambda p: p.write_bytes(b""), "cannot identify image file"),
+        (lambda p: p.write_text("<html>404 Not Found</html>"), "cannot identify image file"),
+    ],
+)
+def test_a_damaged_image_is_one_line_naming_the_file(tmp_path, damage, reason):
+    make_cub(tmp_path)
+    image_set = cub.load(tmp_path)
+    path = image_set.images.paths[2]
+    damage(path)
+    with pytest.raises(DatasetError) as error:
+        image_set.images.load(2)
+    line = error.value.one_line()
+    assert str(path) in line and reason in line and "\n" not in line
+    assert image_set.images.load(3).shape == (24, 16, 3)  # the others still load
+
+
+@pytest.mark.parametrize("entry", ["../../../../../../etc/passwd", "/etc/passwd", "a/../../x.jpg"])
+def test_an_image_list_entry_that_leaves_the_data_set_is_refused(tmp_path, entry):
+    make_cub(tmp_path)
+    listing = tmp_path / "CUB_200_2011" / "images.txt"
+    first = listing.read_text().splitlines()[0].split(" ", 1)[1]
+    listing.write_text(listing.read_text().replace(first, entry))
+    with pytest.raises(DatasetError) as error:
+        cub.load(tmp_path, verify_images=False)
+    assert "not a path inside images/" in _one_line(error)
+
+
+@pytest.mark.parametrize(
+    "file",
+    ["attributes.txt", "CUB_200_2011/attributes/class_attribute_labels_continuous.txt"],
+)
+def test_a_zero_byte_attribute_file_is_one_line(tmp_path, file):
+    make_cub(tmp_path)
+    (tmp_path / file).write_bytes(b"")
+    with pytest.raises(DatasetError) as error:
+        cub.load(tmp_path)
+    line = _one_line(error)
+    assert Path(file).name in line and ("is empty" in line or "has 0 rows" in line)
+
+
+def test_a_symlink_loop_in_the_images_folder_is_reported_as_missing_images(tmp_path):
+    make_cub(tmp_path)
+    images = tmp_path / "CUB_200_2011" / "images" / CLASSES[1]
+    for file in images.iterdir():
+        file.unlink()
+    images.rmdir()
+    images.symlink_to(CLASSES[1])  # points at itself
+    with pytest.raises(DatasetError) as error:
+        cub.load(tmp_path)
+    assert f"2 of the {len(CLASSES) * PER_CLASS} images" in _one_line(error)
+
+
+def test_a_data_root_that_is_a_symlink_loop_says_so(tmp_path):
+    from zshbench.datasets import load_dataset
+
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(DatasetError) as error:
+        load_dataset("cub", tmp_path / "loop")
+    assert "symbolic link to nothing" in error.value.one_line()

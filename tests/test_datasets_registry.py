@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ from PIL import Image
 
 import datasets_registry
 from datasets_registry import spec_from_toml
-from zshbench.datasets import load_dataset, resolve_dataset, resolve_root
+from zshbench.datasets import dataset_loader, load_dataset, resolve_dataset, resolve_root
 from zshbench.datasets.base import Protocol
 from zshbench.errors import DatasetError
+from zshbench.hookspecs import hookimpl
 from zshbench.plugin_manager import load_plugins
 from zshbench.registry import DatasetSpec
 
@@ -45,7 +47,7 @@ def test_registry_files_are_registered_through_the_plugin_hook():
         assert spec.title and spec.attributes and spec.layout and spec.obtain and spec.citation
         assert spec.embedded == (spec.name == "digits")
         assert spec.embedded or spec.root_env.startswith("ZSHBENCH_")
-        assert callable(spec.load_loader())
+        assert callable(dataset_loader(spec))
 
 
 def test_paper_protocol_numbers():
@@ -75,7 +77,7 @@ def test_other_protocols():
     mini = registry.get("cub-mini64")
     assert mini.num_classes == 50
     assert mini.protocol == Protocol(38, 12, 30, 30, 8, None, None, None)
-    assert mini.load_loader() is registry.get("cub").load_loader()
+    assert dataset_loader(mini) is dataset_loader(registry.get("cub"))
     validation = {name: registry.get(name).protocol.validation_classes for name in NAMES}
     assert validation == {"digits": 2, "cifar10": 2, "cub": 30, "awa2": 8, "cub-mini64": 8}
 
@@ -129,7 +131,7 @@ def _toml(tmp_path: Path, text: str) -> Path:
 
 def test_minimal_user_file(tmp_path):
     spec = spec_from_toml(_toml(tmp_path, MINIMAL))
-    assert spec.loader == "zshbench.datasets.layouts.cub:load"
+    assert spec.loader == "cub"
     assert spec.protocol == Protocol(2, 1, 1, 1)
     assert spec.default_split == "random-0" and spec.named_splits == {}
     assert spec.source_file.endswith("my-birds.toml")
@@ -145,7 +147,11 @@ def test_minimal_user_file(tmp_path):
         (MINIMAL.replace("num_seen = 2", "num_seen = 2\nseen = 1"), "protocol.seen"),
         (MINIMAL.replace("train_per_seen_class = 1\n", ""), "protocol.train_per_seen_class"),
         (MINIMAL.replace("num_seen = 2", "num_seen = 2.5"), "protocol.num_seen"),
-        (MINIMAL.replace('loader = "cub"', 'loader = "birds"'), "loader"),
+        (MINIMAL.replace('loader = "cub"', 'loader = "my_birds.layout:load"'), "loader"),
+        (MINIMAL.replace('loader = "cub"', 'loader = "builtins:len"'), "loader"),
+        (MINIMAL.replace('name = "my-birds"', 'name = "../../x"'), "name"),
+        (MINIMAL.replace('name = "my-birds"', 'name = "/abs/birds"'), "name"),
+        (MINIMAL.replace('name = "my-birds"', 'name = "My Birds"'), "name"),
         (MINIMAL + '\n[named_splits]\nmine = ["a", "b"]\n', "named_splits.mine"),
         (MINIMAL + '\n[named_splits]\nmine = "a"\n', "named_splits.mine"),
         (
@@ -191,7 +197,7 @@ def _spec(**changes) -> DatasetSpec:
     values = dict(
         name="thing",
         title="Thing",
-        loader="zshbench.datasets.layouts.cub:load",
+        loader="cub",
         protocol=Protocol(2, 1, 1, 1),
         num_classes=3,
         layout="CUB_200_2011/...",
@@ -217,6 +223,14 @@ def test_resolve_root_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("ZSHBENCH_THING_ROOT")
     monkeypatch.setenv("ZSHBENCH_DATA_ROOT", str(tmp_path / "elsewhere"))
     assert resolve_root(spec) == default
+
+
+def test_a_shared_data_root_that_is_a_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "root.txt").write_text("not a folder")
+    monkeypatch.setenv("ZSHBENCH_DATA_ROOT", str(tmp_path / "root.txt"))
+    with pytest.raises(DatasetError, match="DATA_ROOT is .*root.txt, which is not a folder"):
+        resolve_root(_spec())
+    assert resolve_root(_spec(), str(tmp_path)) == tmp_path  # --data-root still wins
 
 
 def test_missing_root_says_what_to_do(tmp_path, monkeypatch):
@@ -310,7 +324,44 @@ def test_missing_user_file(tmp_path):
     assert "nope.toml" in error.value.one_line()
 
 
-def test_unimportable_loader(tmp_path):
+def test_unregistered_loader_is_refused_before_anything_is_read(tmp_path):
     with pytest.raises(DatasetError) as error:
-        load_dataset(_spec(loader="no_such_module_xyz:load"), tmp_path)
-    assert "no_such_module_xyz" in error.value.one_line()
+        load_dataset(_spec(loader="no-such-layout"), tmp_path)
+    line = error.value.one_line()
+    assert "'no-such-layout'" in line and "not registered" in line and "awa2, cifar10, cub" in line
+    # a user's file naming an unknown loader fails when it is resolved, naming the loaders
+    path = _toml(tmp_path, MINIMAL.replace('loader = "cub"', 'loader = "birds"'))
+    with pytest.raises(DatasetError, match="'birds'.*not registered.*cub, digits"):
+        resolve_dataset(str(path))
+
+
+def test_a_data_file_can_never_call_a_function(tmp_path):
+    """Issue 10: 'loader = "shutil:rmtree"' with 'default_root = "victim"' deleted victim/."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    text = MINIMAL.replace('loader = "cub"', 'loader = "shutil:rmtree"\ndefault_root = "victim"')
+    path = _toml(tmp_path, text)
+    with pytest.raises(DatasetError) as error:
+        load_dataset(str(path))
+    assert "'loader'" in error.value.one_line() and "never a Python function" in str(error.value)
+    assert (victim / "precious.txt").read_text() == "keep me"
+
+
+def test_a_loader_that_fails_is_one_line_naming_the_data_set(tmp_path, monkeypatch):
+    """A plugin's loader raising anything (not a DatasetError) is reported, not a traceback."""
+    from zshbench.plugin_manager import collect
+    from zshbench.registry import LoaderSpec
+
+    def broken_loader(root, **options):
+        raise KeyError("labels")
+
+    plugin = types.SimpleNamespace(
+        zshbench_register_loaders=hookimpl(lambda: [LoaderSpec("broken", broken_loader)])
+    )
+    plugins = collect([("broken", "dist-broken 1.0", plugin)])
+    monkeypatch.setattr("zshbench.plugin_manager.load_plugins", lambda: plugins)
+    with pytest.raises(DatasetError) as error:
+        load_dataset(_spec(loader="broken"), tmp_path)
+    line = error.value.one_line()
+    assert "'thing'" in line and "'broken'" in line and "KeyError" in line

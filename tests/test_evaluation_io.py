@@ -76,6 +76,20 @@ def test_not_an_npz(tmp_path):
         load_codes_file(tmp_path / "junk.npz")
 
 
+@pytest.mark.parametrize(
+    "content", [b"garbage" * 20, b"\x80\x04\x95" + b"\0" * 40, b"PK\x03\x04" + b"\0" * 30]
+)
+def test_a_garbage_file_never_gets_the_advice_to_load_it_unsafely(tmp_path, content):
+    """Issue 10: numpy's message said 'load it unsafely with allow_pickle='; never pass that on."""
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(content)
+    with pytest.raises(ZshbenchError) as caught:
+        load_codes_file(path)
+    line = caught.value.one_line()
+    assert "cannot read codes file" in line and "allow_pickle" not in line
+    assert "unsafe" not in line and "pickle.load" not in line and "\n" not in line
+
+
 def test_wrong_bits(tmp_path):
     arrays = _arrays(16)
     arrays["query_codes"] = pack_codes(arrays["query_codes"])

@@ -284,3 +284,24 @@ def test_timm_crop_pct_is_timms_resize_then_centre_crop(tmp_path):
     )
     centre = np.ascontiguousarray(wide[:, :, 16:48, :])
     assert np.allclose(features, reference_features(original, centre), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json" + b"\0" * 50,  # header is not JSON
+        b"",  # empty
+        b"\xff" * 7,  # shorter than the header length itself
+        (2**40).to_bytes(8, "little") + b"{}",  # a header length far past the end
+    ],
+)
+def test_a_corrupt_safetensors_file_is_one_line(tmp_path, content):
+    """Issue 10, item 7: a SafetensorError traceback, where torch.load was already wrapped."""
+    from plugins.extractors import read_state_dict
+
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ZshbenchError) as caught:
+        read_state_dict(path)
+    line = caught.value.one_line()
+    assert "bad.safetensors" in line and "safetensors file" in line and "\n" not in line

@@ -16,13 +16,23 @@ def _plugin(**hooks) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{name: hookimpl(fn) for name, fn in hooks.items()})
 
 
-def test_collision_names_both_sources():
-    first = _plugin(zshbench_register_methods=lambda: [MethodSpec("razh", "x:Y")])
-    second = _plugin(zshbench_register_methods=lambda: [MethodSpec("razh", "z:W")])
+def test_collision_names_both_sources_and_disables_only_that_name():
+    first = _plugin(
+        zshbench_register_methods=lambda: [MethodSpec("razh", "x:Y"), MethodSpec("mine", "m:M")]
+    )
+    second = _plugin(
+        zshbench_register_methods=lambda: [MethodSpec("razh", "z:W"), MethodSpec("yours", "y:Y")]
+    )
+    plugins = collect([("a", "dist-a 1.0", first), ("b", "dist-b 2.0", second)])
     with pytest.raises(PluginError) as caught:
-        collect([("a", "dist-a 1.0", first), ("b", "dist-b 2.0", second)])
+        plugins.methods.get("razh")
     message = caught.value.one_line()
     assert "dist-a 1.0" in message and "dist-b 2.0" in message and "'razh'" in message
+    # every other name of both plugins still works, and neither plugin counts as broken
+    assert plugins.methods.names() == ["mine", "yours"] and not plugins.broken
+    assert "razh" in plugins.methods  # so 'info razh' explains the collision
+    [warning] = plugins.warnings()
+    assert "'razh'" in warning and "dist-a 1.0" in warning and "dist-b 2.0" in warning
 
 
 @pytest.mark.parametrize("name", ["RAZH", "razh_c", "", "-razh", "ra zh"])
@@ -63,8 +73,48 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_method_spec_must_point_at_a_hashing_method():
-    with pytest.raises(PluginError, match="not a HashingMethod"):
-        MethodSpec("bad", "collections:OrderedDict").load()
+    from zshbench.method import HashingMethod
+
+    registry = Registry("method")
+    registry.add(MethodSpec("bad", "collections:OrderedDict"), "dist-bad 1.0")
+    with pytest.raises(PluginError, match="not a HashingMethod") as caught:
+        registry.load("bad", HashingMethod)
+    assert "dist-bad 1.0" in caught.value.one_line()
+
+
+def test_a_target_that_cannot_be_imported_is_one_line_naming_the_plugin():
+    registry = Registry("method")
+    registry.add(MethodSpec("ghost", "zshbench_no_such_module_xyz:Ghost"), "dist-ghost 0.1")
+    registry.add(MethodSpec("typo", "collections:NoSuchThing"), "dist-typo 0.1")
+    with pytest.raises(PluginError) as caught:
+        registry.load("ghost")
+    line = caught.value.one_line()
+    assert "dist-ghost 0.1" in line and "ModuleNotFoundError" in line and "\n" not in line
+    with pytest.raises(PluginError, match="dist-typo 0.1.*AttributeError"):
+        registry.load("typo")
+
+
+def test_a_plugin_with_a_bad_name_is_skipped_whole_and_the_others_work():
+    bad = _plugin(
+        zshbench_register_methods=lambda: [MethodSpec("fine", "a:B"), MethodSpec("Bad_Name", "x:Y")]
+    )
+    good = _plugin(zshbench_register_methods=lambda: [MethodSpec("good", "x:Y")])
+    plugins = collect([("bad", "dist-bad 1.0", bad), ("good", "dist-good 1.0", good)])
+    assert plugins.methods.names() == ["good"]  # all or nothing: 'fine' went with the plugin
+    [broken] = plugins.broken
+    assert broken.source == "dist-bad 1.0" and "'Bad_Name'" in broken.error
+    assert "dist-bad 1.0" in plugins.warnings()[0]
+
+
+def test_a_hook_that_calls_sys_exit_is_a_broken_plugin_not_an_exit():
+    def leave():
+        raise SystemExit(3)
+
+    quitter = _plugin(zshbench_register_methods=leave)
+    good = _plugin(zshbench_register_methods=lambda: [MethodSpec("good", "x:Y")])
+    plugins = collect([("quit", "dist-quit", quitter), ("good", "dist-good", good)])
+    assert plugins.methods.names() == ["good"]
+    assert [(b.name, b.error) for b in plugins.broken] == [("quit", "SystemExit: 3")]
 
 
 def test_resolve_target_imports_lazily():

@@ -39,6 +39,7 @@ from zshbench import runner  # noqa: E402
 from zshbench.datasets.base import ArrayImageSource  # noqa: E402
 from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
 from zshbench.method import Progress, RunContext, TrainData  # noqa: E402
+from zshbench.options import plain_defaults  # noqa: E402
 from zshbench.results import iter_records  # noqa: E402
 
 VARIANTS = ["razh", "razh-c", "razh-a", "razh-d", "razh-t", "razh-f"]
@@ -80,7 +81,7 @@ def test_paper_alpha_beta_nearest_code_length():
 
 
 def options(**given):
-    return {**RAZH.default_options, **given}
+    return {**plain_defaults(RAZH.default_options), **given}
 
 
 def test_resolve_paper_scale():
@@ -144,13 +145,17 @@ def test_class_supervised_weights_are_refused_for_razh_and_flagged_for_razh_f():
 
 def test_resolve_cpu_scale_geometry():
     assert scales.cpu_geometry(8) == (8, 2)
-    assert scales.cpu_geometry(64) == (64, 16)
-    assert scales.cpu_geometry(None) == (64, 16)
-    assert scales.cpu_geometry(500) == (64, 16)  # at most 64 px
+    assert scales.cpu_geometry(32) == (32, 8)
+    assert scales.cpu_geometry(64) == (32, 8)  # at most 32 px
+    assert scales.cpu_geometry(None) == (32, 8)
+    assert scales.cpu_geometry(500) == (32, 8)
     assert scales.cpu_geometry(30) == (28, 7)  # a multiple of the 4×4 grid
     digits = razh_config.resolve(options(), "digits", 16, native_size=8)
     assert (digits["img_size"], digits["patch_size"]) == (8, 2)
-    assert (digits["alpha"], digits["beta"]) == (1.0, 1.0)  # not in the paper's tables
+    # not in the paper's tables: α/β chosen on digits' seen-class validation task
+    assert (digits["alpha"], digits["beta"]) == razh_config.VALIDATED_ALPHA_BETA["digits"]
+    other = razh_config.resolve(options(), "my-birds", 16, native_size=8)
+    assert (other["alpha"], other["beta"]) == (1.0, 1.0)  # nothing known: Eq. 16 unweighted
     assert digits["clusters"] == 4  # a quarter of the 16 patches
     # at CPU scale Eq. 3 replaces a share of the patches; the authors' threshold stays selectable
     assert digits["threshold"] is None and digits["replace_ratio"] == razh_config.CPU_REPLACE_RATIO
@@ -158,7 +163,7 @@ def test_resolve_cpu_scale_geometry():
     assert given["threshold"] == 0.1 and given["replace_ratio"] is None
     assert digits["stem"] == "conv" and digits["selection"] == "retrain"
     cub = razh_config.resolve(options(), "cub-mini64", 48, native_size=64)
-    assert (cub["img_size"], cub["patch_size"], cub["model"]) == (64, 16, "vit_tiny_patch16_224")
+    assert (cub["img_size"], cub["patch_size"], cub["model"]) == (32, 8, "vit_tiny_patch16_224")
     assert cub["pretrained"] is False
     assert (cub["alpha"], cub["beta"]) == (1.0, 0.001)
 
@@ -592,16 +597,18 @@ def test_diagnostics_without_attribute_module_are_skipped(tmp_path, spy, method)
     [
         ({"losses": "cls+h+rek"}, ["losses", "cls, h, rec"]),
         ({"losses": ""}, ["losses"]),
-        ({"mask_ratio": 1.0}, ["mask_ratio", "[0, 1)"]),
+        ({"mask_ratio": 1.0}, ["mask_ratio", "[0, 0.95]"]),
         ({"scale": "huge"}, ["scale", "cpu", "paper"]),
         ({"selection": "x"}, ["selection", "checkpoint", "retrain", "none"]),
         ({"threshold": 0.1, "replace_ratio": 0.5}, ["threshold or replace_ratio"]),
         ({"replace_ratio": 1.5}, ["replace_ratio", "[0, 1]"]),
         ({"hash_input": "half"}, ["hash_input", "masked", "full"]),
         ({"augment": "warp"}, ["augment", "crop"]),
-        ({"epochs": 0}, ["epochs", "positive integer"]),
-        ({"epochs": True}, ["epochs", "positive integer"]),
+        ({"epochs": 0}, ["epochs", "whole number ≥ 1"]),
+        ({"epochs": True}, ["epochs", "whole number"]),
+        ({"epochs": 2.7}, ["epochs", "whole number"]),
         ({"mask_ratio": "half"}, ["mask_ratio", "number"]),
+        ({"selection_window": 2}, ["selection_window", "odd"]),
         ({"weights": "w.pth", "pretrained": True}, ["not both"]),
         ({"epoch": 3}, ["no option epoch"]),
     ],

@@ -133,6 +133,29 @@ def test_standard_and_file_splits(tmp_path):
         make_split(imageset, PROTOCOL, "proposed", named)
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("class1\nclass2\nclass3\n", "lists 3 unseen classes, but the protocol of toy has 2"),
+        ("class1\n", "lists 1 unseen classes"),
+        ("class1\nclass1\n", "lists 'class1' twice"),
+        (b"\xff\xfe\x00\x81", "cannot read split file"),
+        ("", "lists 0 unseen classes"),
+    ],
+)
+def test_a_bad_split_file_is_blamed_on_the_file(tmp_path, content, words):
+    """Issue 10: a split file with the wrong class count was blamed on the data set on disk."""
+    listed = tmp_path / "unseen.txt"
+    if isinstance(content, bytes):
+        listed.write_bytes(content)
+    else:
+        listed.write_text(content)
+    with pytest.raises(DatasetError) as caught:
+        make_split(toy_imageset(), PROTOCOL, f"file:{listed}")
+    line = caught.value.one_line()
+    assert words in line and "incomplete" not in line and "\n" not in line
+
+
 @pytest.mark.parametrize("bad", ["random-x", "random-1@2", "proposed@x"])
 def test_bad_split_names(bad):
     with pytest.raises(ZshbenchError):

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
-from .errors import ZshbenchError
+from .errors import ZshbenchError, os_error_line
 
-KINDS = ("methods", "datasets", "encoders", "extractors", "studies")
+KINDS = ("methods", "datasets", "loaders", "encoders", "extractors", "studies")
 TIE_POLICIES = ("expected", "random", "index")
 
 
@@ -77,7 +78,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--method", "-m", required=True, help="Registered method name (zshbench list).")
+@click.option(
+    "--method",
+    "-m",
+    required=True,
+    help="A method (zshbench list methods), a comma list, or: deep, linear, zero-shot, all.",
+)
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option(
     "--bits", "-b", default="24,48,64,128", show_default=True, help="Comma-separated code lengths."
@@ -130,8 +136,7 @@ def run(
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .distributed import world_from_env
     from .progress import RichProgress
-    from .runner import RunRequest, parse_bits, parse_seeds
-    from .runner import run as run_benchmark
+    from .runner import RunRequest, parse_bits, parse_seeds, run_methods
 
     request = RunRequest(
         method=method,
@@ -157,7 +162,7 @@ def run(
 
         ensure_dataset(dataset, data_root, request.data_options)
     with RichProgress() as progress:
-        paths = run_benchmark(request, progress)
+        paths = run_methods(request, progress)
     if not world_from_env().is_main:
         return  # under torchrun, rank 0 speaks for all ranks
     click.echo(
@@ -441,44 +446,54 @@ def list_plugins(kind) -> None:
     from .plugin_manager import load_plugins
 
     plugins = load_plugins()
-    console = Console()
+    # Piped output (grep, a file) gets wide lines, so no name or source is wrapped mid-word.
+    console = Console() if sys.stdout.isatty() else Console(width=320)
     for name in [kind] if kind else KINDS:
         table = Table(title=name, title_justify="left")
-        for column in ("name", "summary", "from"):
+        methods = name == "methods"
+        columns = ("name", "family", "summary", "citation", "from") if methods else None
+        for column in columns or ("name", "summary", "from"):
             table.add_column(column)
         for entry, spec, source in plugins.registry(name).items():
             summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
-            table.add_row(entry, summary, source)
+            if methods:
+                family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
+                table.add_row(entry, family, summary, getattr(spec, "citation", ""), source)
+            else:
+                table.add_row(entry, summary, source)
         console.print(table)
-    for broken in plugins.broken:
-        console.print(
-            f"[yellow]plugin {broken.name!r} from {broken.source} failed to load and "
-            f"was skipped: {broken.error}[/yellow]"
-        )
+    for line in plugins.warnings():
+        console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
 
 
 @cli.command()
 @click.argument("name")
 def info(name) -> None:
-    """What NAME is: a method's options and defaults, or a data set's entry (protocol, layout,
-    where to get it, citation)."""
+    """What NAME is: a method's options (type, range, default), a data set's entry (protocol,
+    layout, where to get it, citation), a layout loader, an encoder or an extractor."""
     from dataclasses import asdict
 
+    from .encoders import TextEncoder
+    from .features import FeatureExtractor
+    from .method import HashingMethod
     from .plugin_manager import load_plugins
 
     plugins = load_plugins()
+    for line in plugins.warnings():
+        click.echo(f"zshbench: warning: {line}", err=True)
     found = False
     if name in plugins.methods:
         spec = plugins.methods.get(name)
-        cls = spec.load()
+        cls = plugins.methods.load(name, HashingMethod)
         click.echo(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
         click.echo(f"  {spec.summary}")
         doc = (cls.__doc__ or "").strip()
         if doc:
             click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))
         click.echo("\n  options (--option key=value):")
-        for key, value in cls.default_options.items():
-            click.echo(f"    {key} = {json.dumps(value)}")
+        _echo_options(cls.default_options)
+        if cls.uses_text_encoder:
+            click.echo("\n  reads the attribute-text encoder (--encoder, --encoder-option)")
         found = True
     if name in plugins.datasets:
         spec = plugins.datasets.get(name)
@@ -486,6 +501,7 @@ def info(name) -> None:
         for key in ("attributes", "layout", "obtain", "citation", "root_env", "default_split"):
             if getattr(spec, key):
                 click.echo(f"  {key}: {getattr(spec, key)}")
+        click.echo(f"  loader: {spec.loader}")
         protocol = {k: v for k, v in asdict(spec.protocol).items() if v is not None}
         click.echo(f"  protocol: {protocol}")
         if spec.named_splits:
@@ -498,21 +514,48 @@ def info(name) -> None:
                 click.echo(f"  download: {file.url} ({sums})")
             click.echo(f"  get it with: {download_command(spec)}")
         found = True
-    for kind in ("encoders", "extractors"):
+    if name in plugins.loaders:
+        import inspect
+
+        loader = plugins.loaders.load(name)
+        click.echo(f"loader {name} from {plugins.loaders.source(name)}: ", nl=False)
+        click.echo(plugins.loaders.get(name).summary)
+        try:
+            parameters = list(inspect.signature(loader).parameters.values())[1:]
+        except (TypeError, ValueError):
+            parameters = []
+        for parameter in parameters:
+            default = "" if parameter.default is inspect.Parameter.empty else parameter.default
+            click.echo(f"    {parameter.name} = {json.dumps(default, default=str)}")
+        found = True
+    for kind, base in (("encoders", TextEncoder), ("extractors", FeatureExtractor)):
         registry = plugins.registry(kind)
         if name in registry:
             spec = registry.get(name)
-            cls = spec.load()
+            cls = registry.load(name, base)
             click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
-            for key, value in getattr(cls, "default_options", {}).items():
-                click.echo(f"    {key} = {json.dumps(value)}")
+            _echo_options(cls.default_options)
             found = True
     if not found:
         raise ZshbenchError(f"nothing is registered as {name!r}", "See 'zshbench list'.")
 
 
+def _echo_options(defaults: dict[str, Any]) -> None:
+    """``key = default  (type and range)  help`` per declared option."""
+    from .options import describe_options
+
+    for key, kind, default, help_text in describe_options(defaults):
+        click.echo(f"    {key} = {default}  ({kind}){f'  {help_text}' if help_text else ''}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each, like errors (no source line, no file position)."""
+    click.echo(f"zshbench: warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors instead of tracebacks for anything the user can fix."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="zshbench", standalone_mode=False)
     except click.exceptions.Abort:
@@ -526,6 +569,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except ZshbenchError as error:
         click.echo(f"zshbench: error: {error.one_line()}", err=True)
+        sys.exit(2)
+    except OSError as error:  # disk full, permission denied, a file where a folder should be
+        click.echo(f"zshbench: error: {os_error_line(error)}", err=True)
         sys.exit(2)
 
 

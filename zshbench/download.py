@@ -40,7 +40,6 @@ import http.client
 import json
 import os
 import re
-import shlex
 import shutil
 import tempfile
 import time
@@ -54,12 +53,12 @@ from typing import Any, Protocol
 
 from . import __version__
 from .archives import DEFAULT_MAX_MEMBERS, remove_tree, unpack
-from .datasets import DATA_ROOT_ENV
+from .datasets import DATA_ROOT_ENV, command_with_root, data_home
+from .datasets import download_command as dataset_download_command
 from .errors import DatasetError, ZshbenchError
 
 #: Where downloads go when neither --root, the data set's own variable nor $ZSHBENCH_DATA_ROOT
 #: says otherwise (beside ~/.cache/huggingface and ~/.cache/torch, where weights go).
-DEFAULT_DATA_HOME = "~/.cache/zshbench/data"
 META_FOLDER = ".zshbench"
 CHUNK = 1 << 20
 CHECKSUMS = {"md5": 32, "sha256": 64}
@@ -273,11 +272,6 @@ class Downloadable(Protocol):
 # Where things go
 
 
-def data_home() -> Path:
-    """``$ZSHBENCH_DATA_ROOT``, or ``~/.cache/zshbench/data`` when it is not set."""
-    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_HOME).expanduser()
-
-
 def download_root(target: Downloadable, root: str | os.PathLike[str] | None = None) -> Path:
     """Where ``target`` is downloaded to: the same place ``resolve_root`` later looks first.
 
@@ -298,24 +292,12 @@ def download_root(target: Downloadable, root: str | os.PathLike[str] | None = No
 
 
 def download_command(target: Downloadable, root: str | os.PathLike[str] | None = None) -> str:
-    """The command that downloads ``target``: by name when it is registered, else by file."""
-    name = target.name
-    if not isinstance(target, DownloadResource):
-        try:
-            from .plugin_manager import load_plugins
-
-            registry = load_plugins().datasets
-            registered = name in registry and (
-                getattr(registry.get(name), "source_file", "") == target.source_file
-            )
-        except ZshbenchError:
-            registered = False
-        if not registered and target.source_file:
-            name = shlex.quote(target.source_file)
-    command = f"zshbench download {name}"
-    if root is not None and str(root) != "":
-        command += f" --root {shlex.quote(str(root))}"
-    return command
+    """The command that downloads ``target``: a download-only resource by its name, a data set
+    by name when it is registered, else by its file (:func:`zshbench.datasets.download_command`).
+    """
+    if isinstance(target, DownloadResource):
+        return command_with_root(f"zshbench download {target.name}", root)
+    return dataset_download_command(target, root)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .options import merge_options
+from .options import check_options
+from .plugin_manager import load_plugins
 
 DEFAULT_ENCODER = "minilm"
 
@@ -21,17 +22,27 @@ class TextEncoder:
     default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
-        self.options = merge_options(type(self).__name__, self.default_options, options)
+        self.options = check_options(type(self).__name__, self.default_options, options)
 
     def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
         """(len(texts), D) float32 vectors, one row per text, in order."""
         raise NotImplementedError
 
 
-def make_encoder(name: str | None = None, **options: Any):
-    from .plugin_manager import load_plugins
+def encoder_class(name: str | None = None) -> type[TextEncoder]:
+    """The :class:`TextEncoder` subclass registered as ``name`` (default: minilm)."""
+    return load_plugins().encoders.load(name or DEFAULT_ENCODER, TextEncoder)
 
-    return load_plugins().encoders.get(name or DEFAULT_ENCODER).load()(**options)
+
+def check_encoder_options(name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's options checked against its declarations (the runner checks them before
+    any data loads; the encoder checks them again when it is built)."""
+    owner = f"encoder {name or DEFAULT_ENCODER}"
+    return check_options(owner, encoder_class(name).default_options, options)
+
+
+def make_encoder(name: str | None = None, **options: Any) -> TextEncoder:
+    return encoder_class(name)(**options)
 
 
 def encode_texts(texts: list[str], name: str | None = None, **options: Any) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import ZshbenchError
 from .method import HashingMethod, ImageView, RunContext, TrainData
-from .options import merge_options
+from .options import Option, check_options
+from .plugin_manager import load_plugins
 
 
 class FeatureExtractor(abc.ABC):
@@ -25,7 +26,7 @@ class FeatureExtractor(abc.ABC):
     default_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **options: Any):
-        self.options = merge_options(type(self).__name__, self.default_options, options)
+        self.options = check_options(type(self).__name__, self.default_options, options)
 
     def fit(self, images: ImageView, context: RunContext) -> None:  # noqa: B027 - optional hook
         """Learn anything data-dependent (most extractors need nothing)."""
@@ -35,24 +36,40 @@ class FeatureExtractor(abc.ABC):
         """(len(images), D) float32 features."""
 
 
+def extractor_class(name: str) -> type[FeatureExtractor]:
+    """The :class:`FeatureExtractor` subclass registered as ``name``."""
+    return load_plugins().extractors.load(name, FeatureExtractor)
+
+
 def make_extractor(name: str, **options: Any) -> FeatureExtractor:
     """Build the extractor registered as ``name``."""
-    from .plugin_manager import load_plugins
-
-    return load_plugins().extractors.get(name).load()(**options)
+    return extractor_class(name)(**options)
 
 
 class FeatureHashingMethod(HashingMethod):
     """Base of hashing methods that hash an extractor's features (LSH, SH, ITQ, ...).
 
     Options ``extractor`` (registered name, default ``pixels``) and ``extractor_options``
-    (dict). ``fit`` builds the extractor and fits it on the training images only;
-    ``features`` reuses that same extractor for every image set encoded later.
+    (dict). Both are checked when the method is built, before any data loads: the extractor
+    must be registered and its options must fit its own declarations (``self.options`` then
+    holds the given extractor options, checked and coerced). ``fit`` builds the extractor and
+    fits it on the training images only; ``features`` reuses that same extractor for every
+    image set encoded later.
     """
 
-    default_options: ClassVar[dict[str, Any]] = {"extractor": "pixels", "extractor_options": {}}
+    default_options: ClassVar[dict[str, Any]] = {
+        "extractor": Option("pixels", help="registered image feature extractor (zshbench list)"),
+        "extractor_options": Option({}, help="the extractor's own options, as a JSON object"),
+    }
 
     extractor_: FeatureExtractor | None = None
+
+    def __init__(self, bits: int, **options: Any):
+        super().__init__(bits, **options)
+        name = self.options["extractor"]
+        given = self.options["extractor_options"]
+        checked = check_options(f"extractor {name}", extractor_class(name).default_options, given)
+        self.options["extractor_options"] = {key: checked[key] for key in given}
 
     def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
         """Build and fit the extractor; return the (n_train, D) float64 training features."""

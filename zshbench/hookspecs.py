@@ -6,8 +6,8 @@ A plugin is any module or object exposed under the ``zshbench`` entry-point grou
     mymethod = "zshbench_mymethod"
 
 and implementing one or more of the hooks below with ``@hookimpl``. zshbench's own methods,
-data sets, feature extractors and text encoders are plugins of exactly this kind (see
-``plugins/`` and ``datasets_registry/``). Each hook returns a list of *specs*
+data sets, data-set layout loaders, feature extractors and text encoders are plugins of exactly
+this kind (see ``plugins/`` and ``datasets_registry/``). Each hook returns a list of *specs*
 (:mod:`zshbench.registry`): cheap descriptions holding a ``"module:object"`` reference, so that
 ``zshbench list`` never imports torch models it will not use.
 
@@ -42,6 +42,17 @@ def zshbench_register_methods() -> list:
 @hookspec
 def zshbench_register_datasets() -> list:
     """Return a list of :class:`zshbench.registry.DatasetSpec` (data set entries)."""
+
+
+@hookspec
+def zshbench_register_loaders() -> list:
+    """Return a list of :class:`zshbench.registry.LoaderSpec` (data-set layout loaders).
+
+    The target is a function ``load(root, **options) -> zshbench.datasets.ImageSet`` that reads
+    one on-disk layout. A data-set entry (a ``.toml`` file) names it by its registered name
+    (``loader = "cub"``), so a new layout is always code a user installed, never a function
+    named by a data file.
+    """
 
 
 @hookspec

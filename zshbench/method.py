@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .datasets.base import ArrayImageSource, ImageSource
-from .options import merge_options
+from .options import check_options
 
 
 class ImageView:
@@ -207,7 +207,14 @@ class HashingMethod(abc.ABC):
     """Base class of every hashing method.
 
     Subclasses set ``default_options`` (documented per method) and implement ``fit`` and
-    ``encode``. ``options`` holds the defaults updated with the user's ``--option key=value``.
+    ``encode``. ``default_options`` maps each option to its default or to a
+    :class:`zshbench.options.Option` (type, range, choices, help); ``options`` holds the defaults
+    updated with the user's ``--option key=value``, each checked and coerced to its declared
+    type before any data loads, and is what the record stores.
+
+    A method that reads the attribute-text encoder (``context.encode_texts``) sets
+    ``uses_text_encoder = True``; for any other, ``--encoder``/``--encoder-option`` are refused
+    rather than silently ignored.
 
     Under ``torchrun`` every process builds the method and calls ``fit`` with the same seed;
     only rank 0 then encodes, evaluates and writes the record. A method that sets
@@ -219,10 +226,11 @@ class HashingMethod(abc.ABC):
 
     default_options: ClassVar[dict[str, Any]] = {}
     supports_distributed: ClassVar[bool] = False
+    uses_text_encoder: ClassVar[bool] = False
 
     def __init__(self, bits: int, **options: Any):
         self.bits = int(bits)
-        self.options = merge_options(type(self).__name__, self.default_options, options)
+        self.options = check_options(type(self).__name__, self.default_options, options)
 
     @abc.abstractmethod
     def fit(self, data: TrainData, context: RunContext) -> None:

@@ -1,10 +1,15 @@
 """PNG plots from result records (a pure reader): mAP vs bits, PR, P@N and R@N curves.
 
-Curves are averaged over seeds point by point (every seed of a run has the same grid).
+Curves are averaged over seeds point by point (every seed of a run has the same grid; curves
+of a record that do not fit are warned about and left out). Each PNG is written atomically, so
+an interrupted ``plot`` never leaves a half-written image.
 """
 
 from __future__ import annotations
 
+import io
+import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +18,7 @@ import numpy as np
 
 from .errors import ZshbenchError
 from .report import records_frame, summarise
-from .results import iter_records
+from .results import atomic_write_bytes, iter_records
 
 
 def _pyplot():
@@ -32,7 +37,7 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
         return defaultdict(list) if depth == 0 else defaultdict(lambda: nested(depth - 1))
 
     gathered: dict = nested(3)
-    for _, record in iter_records(results_dir):
+    for path, record in iter_records(results_dir):
         if datasets and record["dataset"] not in datasets:
             continue
         key = (record["dataset"], record["split"]["id"], record.get("tie_policy", "?"))
@@ -44,9 +49,38 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
                 if name == "pr_curve"
                 else (("precision",) if name == "p_at_n" else ("recall",))
             )
-            values = np.array([curve[k] for k in y_keys], dtype=float)
-            gathered[key][record["bits"]][run][name].append((np.array(curve[x_key]), values))
+            try:
+                values = np.array([curve[k] for k in y_keys], dtype=float)
+                x = np.array(curve[x_key], dtype=float)
+                if values.ndim != 2 or x.ndim != 1 or values.shape[1] != len(x):
+                    raise ValueError("its arrays differ in length")
+            except (KeyError, TypeError, ValueError) as error:
+                warnings.warn(f"skipping curve {name} of record {path}: {error}", stacklevel=2)
+                continue
+            earlier = gathered[key][record["bits"]][run][name]
+            if earlier and earlier[0][0].shape != x.shape:
+                warnings.warn(
+                    f"skipping curve {name} of record {path}: its grid differs from the other "
+                    "seeds' of this run",
+                    stacklevel=2,
+                )
+                continue
+            earlier.append((x, values))
     return gathered
+
+
+def _file_name(*parts: object) -> str:
+    """A PNG name from record fields; anything but letters, digits, '.', '@', '-' becomes '_'
+    (record fields are data: a '/' or '..' in one must not move the file out of --out)."""
+    text = "_".join(str(part) for part in parts)
+    return re.sub(r"[^A-Za-z0-9.@-]", "_", text).lstrip(".") + ".png"
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """Render to memory, then write atomically: a PNG on disk is always whole."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = None) -> list[Path]:
@@ -84,9 +118,9 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
         ax.set_xticks(sorted(group["bits"].unique()))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        path = out_dir / f"{dataset}_{split}_{ties}_map_vs_bits.png"
+        path = out_dir / _file_name(dataset, split, ties, "map_vs_bits")
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        _save(fig, path, 120)
         plt.close(fig)
         written.append(path)
 
@@ -111,8 +145,8 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
             axes[0].legend(fontsize=8)
             fig.suptitle(f"{dataset} ({split}), {bits} bits, ties: {ties}")
             fig.tight_layout()
-            path = out_dir / f"{dataset}_{split}_{ties}_{bits}bits_curves.png"
-            fig.savefig(path, dpi=110)
+            path = out_dir / _file_name(dataset, split, ties, f"{bits}bits_curves")
+            _save(fig, path, 110)
             plt.close(fig)
             written.append(path)
     return written

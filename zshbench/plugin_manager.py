@@ -1,9 +1,11 @@
 """Loading plugins from the ``zshbench`` entry-point group into registries.
 
 First-party plugins (``plugins/``, ``datasets_registry``) come through the very same group as a
-third party's. A plugin that fails to import, or whose hook raises, is recorded in
-``Plugins.broken`` and skipped; it never breaks the CLI. Name collisions are errors that name
-both sources.
+third party's. Plugins are isolated from each other: one that fails to import (an exception or
+``sys.exit`` at import), whose hook raises, or that registers something invalid (a bad name, a
+wrong type) is recorded in ``Plugins.broken`` and skipped whole, so every command still works
+with the others and warns once naming the distribution. Two plugins registering one name make
+only that name unusable (using it is an error naming both).
 """
 
 from __future__ import annotations
@@ -18,11 +20,21 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .registry import DatasetSpec, EncoderSpec, ExtractorSpec, MethodSpec, Registry, StudySpec
+from .registry import (
+    DatasetSpec,
+    EncoderSpec,
+    ExtractorSpec,
+    LoaderSpec,
+    MethodSpec,
+    Registry,
+    StudySpec,
+    first_line,
+)
 
 HOOKS = {
     "methods": ("zshbench_register_methods", MethodSpec),
     "datasets": ("zshbench_register_datasets", DatasetSpec),
+    "loaders": ("zshbench_register_loaders", LoaderSpec),
     "encoders": ("zshbench_register_encoders", EncoderSpec),
     "extractors": ("zshbench_register_extractors", ExtractorSpec),
     "studies": ("zshbench_register_studies", StudySpec),
@@ -35,6 +47,12 @@ class BrokenPlugin:
     source: str
     error: str
 
+    def warning(self) -> str:
+        """The one line every command prints about this plugin."""
+        return (
+            f"plugin {self.name!r} from {self.source} failed to load and was skipped: {self.error}"
+        )
+
 
 @dataclass
 class Plugins:
@@ -42,6 +60,7 @@ class Plugins:
 
     methods: Registry[MethodSpec] = field(default_factory=lambda: Registry("method"))
     datasets: Registry[DatasetSpec] = field(default_factory=lambda: Registry("data set"))
+    loaders: Registry[LoaderSpec] = field(default_factory=lambda: Registry("loader"))
     encoders: Registry[EncoderSpec] = field(default_factory=lambda: Registry("encoder"))
     extractors: Registry[ExtractorSpec] = field(default_factory=lambda: Registry("extractor"))
     studies: Registry[StudySpec] = field(default_factory=lambda: Registry("study"))
@@ -49,6 +68,18 @@ class Plugins:
 
     def registry(self, kind: str) -> Registry:
         return getattr(self, kind)
+
+    def warnings(self) -> list[str]:
+        """One line per broken plugin and per name two plugins registered."""
+        lines = [broken.warning() for broken in self.broken]
+        for kind in HOOKS:
+            registry = self.registry(kind)
+            for name, sources in registry.collisions().items():
+                lines.append(
+                    f"{registry.kind} {name!r} is registered by {' and by '.join(sources)}; "
+                    "it cannot be used until one of them is uninstalled or renamed"
+                )
+        return lines
 
 
 def _describe(entry_point: importlib.metadata.EntryPoint) -> str:
@@ -58,15 +89,27 @@ def _describe(entry_point: importlib.metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version} (entry point {entry_point.name!r})"
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+def _specs_of(module: Any, source: str, plugins: Plugins) -> dict[str, list[Any]]:
+    """Every spec ``module`` registers, checked (type and name); raises on the first problem."""
+    found: dict[str, list[Any]] = {}
+    for kind, (hook_name, spec_type) in HOOKS.items():
+        hook = getattr(module, hook_name, None)
+        if hook is None:
+            continue
+        specs = list(hook() or [])
+        for spec in specs:
+            if not isinstance(spec, spec_type):
+                raise TypeError(f"{hook_name} returned {type(spec).__name__}")
+            plugins.registry(kind).check_name(spec, source)
+        found[kind] = specs
+    return found
 
 
 def collect(modules: Iterable[tuple[str, str, Any]]) -> Plugins:
-    """Register (name, source, plugin object) triples; broken ones are recorded, not raised.
+    """Register (name, source, plugin object) triples; a broken plugin is recorded and skipped.
 
-    A name collision is not a broken plugin but a configuration error: it raises.
+    A plugin is all or nothing: if any of its hooks fails or returns something invalid, none of
+    its specs is registered (half a plugin would be harder to understand than none).
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -74,21 +117,12 @@ def collect(modules: Iterable[tuple[str, str, Any]]) -> Plugins:
     for name, source, module in modules:
         try:
             manager.register(module, name=name)
-        except Exception as error:  # noqa: BLE001 - any plugin failure is reported, not raised
-            plugins.broken.append(BrokenPlugin(name, source, _first_line(error)))
+            found = _specs_of(module, source, plugins)
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - plugin code may fail any way
+            error_text = error.one_line() if isinstance(error, PluginError) else first_line(error)
+            plugins.broken.append(BrokenPlugin(name, source, error_text))
             continue
-        for kind, (hook_name, spec_type) in HOOKS.items():
-            hook = getattr(module, hook_name, None)
-            if hook is None:
-                continue
-            try:
-                specs = list(hook() or [])
-                for spec in specs:
-                    if not isinstance(spec, spec_type):
-                        raise TypeError(f"{hook_name} returned {type(spec).__name__}")
-            except Exception as error:  # noqa: BLE001
-                plugins.broken.append(BrokenPlugin(name, source, _first_line(error)))
-                continue
+        for kind, specs in found.items():
             for spec in specs:
                 plugins.registry(kind).add(spec, source)
     return plugins
@@ -101,8 +135,8 @@ def _entry_point_modules() -> Iterable[tuple[str, str, Any]]:
         source = _describe(entry_point)
         try:
             module = entry_point.load()
-        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
-            yield entry_point.name, source, _BrokenMarker(_first_line(error))
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - must not break the CLI
+            yield entry_point.name, source, _BrokenMarker(first_line(error))
             continue
         yield entry_point.name, source, module
 

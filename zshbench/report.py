@@ -2,11 +2,15 @@
 
 One table per (data set, split, tie policy, K): methods × code lengths, mAP@K in percent as
 mean ± std over seeds. Results with different tie policies or K are never averaged together.
+A cell that averages fewer seeds than its row (an interrupted sweep) says how many, ``(n=2)``,
+and a record whose mAP is NaN is counted and shown, ``(1 NaN)``, never silently dropped.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -15,7 +19,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
-from .results import iter_records
+from .results import iter_records, map_key
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
@@ -23,11 +27,9 @@ FORMATS = ("terminal", "markdown", "latex", "csv")
 def records_frame(results_dir: Path) -> pd.DataFrame:
     """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
     rows = []
-    for path, record in iter_records(results_dir):
-        metrics = record.get("metrics", {})
-        key = next((k for k in metrics if k.startswith("map@")), None)
-        if key is None:
-            continue
+    for path, record in iter_records(results_dir):  # only well-formed records come back
+        metrics = record["metrics"]
+        key = map_key(record)
         rows.append(
             {
                 "dataset": record["dataset"],
@@ -38,7 +40,8 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
                 "ties": record.get("tie_policy", "?"),
                 "metric": key,
                 "map": float(metrics[key]),
-                "chance": metrics.get("chance_map"),
+                "chance": _number_or_none(metrics.get("chance_map")),
+                "options": _options_text(record.get("options")),
                 "fit_s": record.get("timings", {}).get("fit_s"),
                 "path": str(path),
             }
@@ -53,18 +56,39 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "metric",
         "map",
         "chance",
+        "options",
         "fit_s",
         "path",
     ]
     return pd.DataFrame(rows, columns=columns)
 
 
+def _number_or_none(value: object) -> float | None:
+    """A finite number read from a record, or None (a hand-edited field must not crash)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _options_text(options: object) -> str:
+    """The options a run was given, as sorted JSON ({} when absent or not a mapping)."""
+    if not isinstance(options, dict):
+        return "{}"
+    return json.dumps(options, sort_keys=True, default=str)
+
+
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (ddof=1; 0 for one seed) and seed count per (group, method, bits)."""
+    """Mean, std (ddof=1; 0 for one seed) and seed count per (group, method, bits).
+
+    ``mean``/``std``/``n`` are over the seeds with a finite mAP; ``nan`` counts the others.
+    """
     keys = ["dataset", "split", "ties", "metric", "method", "bits"]
     grouped = frame.groupby(keys)["map"]
-    summary = grouped.agg(mean="mean", std="std", n="count").reset_index()
+    summary = grouped.agg(
+        mean="mean", std="std", n="count", nan=lambda values: int(values.isna().sum())
+    ).reset_index()
     summary["std"] = summary["std"].fillna(0.0)
+    summary["nan"] = summary["nan"].astype(int)
     return summary
 
 
@@ -75,8 +99,19 @@ def paper_table() -> pd.DataFrame:
         return pd.read_csv(stream)
 
 
-def _cell(mean: float, std: float, n: int, bold: bool, markup: str) -> str:
-    text = f"{100 * mean:.2f} ± {100 * std:.2f}" if n > 1 else f"{100 * mean:.2f}"
+def _cell(
+    mean: float, std: float, n: int, bold: bool, row_seeds: int, nan: int, markup: str
+) -> str:
+    """``mean ± std`` in percent, flagged ``(n=k)`` below the row's seed count, ``(j NaN)``."""
+    if n == 0:
+        text = "NaN"
+    else:
+        text = f"{100 * mean:.2f} ± {100 * std:.2f}" if n > 1 else f"{100 * mean:.2f}"
+    notes = [f"n={n}"] if 0 < n < row_seeds else []
+    if nan:
+        notes.append(f"{nan} NaN")
+    if notes:
+        text += f" ({', '.join(notes)})"
     if bold and markup == "markdown":
         return f"**{text}**"
     if bold and markup == "terminal":
@@ -91,7 +126,9 @@ def leaderboards(
 ) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
     """(title, header, rows, paper rows) per table.
 
-    A measured cell is (mean, std, seeds, is_best) or "" where that length was not run.
+    A measured cell is (mean, std, seeds, is_best, the row's seeds, NaN records) or "" where
+    that length was not run. A table with a cell short of its row's seeds, or with a NaN,
+    says so in its title.
     """
     frame = records_frame(results_dir)
     if datasets:
@@ -111,7 +148,8 @@ def leaderboards(
     ):
         bits = sorted(group["bits"].unique())
         best = group.groupby("bits")["mean"].max()
-        seeds = group.groupby("method")["n"].max()
+        group = group.assign(records=group["n"] + group["nan"])
+        seeds = group.groupby("method")["records"].max()
         header = ["method", "seeds", *[f"{b} bits" for b in bits]]
         rows = []
         for method, method_rows in group.groupby("method"):
@@ -121,12 +159,19 @@ def leaderboards(
                 if b in by_bits.index:
                     r = by_bits.loc[b]
                     row.append(
-                        (float(r["mean"]), float(r["std"]), int(r["n"]), r["mean"] >= best[b])
+                        (
+                            float(r["mean"]),
+                            float(r["std"]),
+                            int(r["n"]),
+                            bool(r["mean"] >= best[b]),
+                            int(seeds[method]),
+                            int(r["nan"]),
+                        )
                     )
                 else:
                     row.append("")
             rows.append(row)
-        rows.sort(key=lambda row: -max((c[0] for c in row[2:] if c), default=0))
+        rows.sort(key=lambda row: -max((c[0] for c in row[2:] if c and c[2]), default=0))
         paper_rows = []
         if paper_values is not None:
             table = paper_values[paper_values["dataset"] == dataset]
@@ -140,9 +185,22 @@ def leaderboards(
                     ]
                 )
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        legend = [
+            f"{name}: {options}"
+            for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
+            if "@" in name and options != "{}"
+        ]
+        if legend:
+            title += " · " + "; ".join(legend)
         if (dataset, split, ties, metric) in chance.index:
             level = 100 * float(chance[(dataset, split, ties, metric)])
             title += f" · chance level {level:.2f} (every code tied)"
+        cells = [c for row in rows for c in row[2:] if c]
+        if any(c[2] < c[4] for c in cells):
+            title += " · (n=k): a cell averaging fewer seeds than its row"
+        if any(c[5] for c in cells):
+            title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
         tables.append((title, header, rows, paper_rows))
     return tables
 
@@ -160,6 +218,12 @@ def render(
         summary = summarise(records_frame(results_dir))
         if datasets:
             summary = summary[summary["dataset"].isin(list(datasets))]
+        if summary.empty:
+            raise ZshbenchError(
+                f"no result records under {results_dir}"
+                + (f" for data set(s) {', '.join(datasets)}" if datasets else ""),
+                "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
+            )
         buffer = io.StringIO()
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()

@@ -18,7 +18,9 @@ import json
 import platform
 import random
 import time
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,19 @@ from .distributed import (
     shutdown,
     world_from_env,
 )
+from .encoders import DEFAULT_ENCODER, check_encoder_options
 from .errors import TrainingError, ZshbenchError
 from .method import HashingMethod, ImageView, Progress, RunContext
 from .plugin_manager import load_plugins
 from .results import (
+    RecordLock,
     atomic_write_bytes,
     atomic_write_text,
+    check_run_name,
+    check_writable,
+    record_is_done,
     record_path,
+    remove_stale_temporaries,
     split_manifest_path,
     write_record,
 )
@@ -87,13 +95,19 @@ def parse_bits(text: str) -> list[int]:
     return bits
 
 
+#: Seeds are 32-bit: what every random generator zshbench and its methods seed accepts.
+MAX_SEED = 2**32 - 1
+
+
 def parse_seeds(text: str) -> list[int]:
     try:
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         seeds = []
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ZshbenchError(f"bad seed list {text!r}", "Give distinct integers ≥ 0, e.g. 0,1,2.")
+    if not seeds or any(s < 0 or s > MAX_SEED for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ZshbenchError(
+            f"bad seed list {text!r}", f"Give distinct integers from 0 to {MAX_SEED}, e.g. 0,1,2."
+        )
     return seeds
 
 
@@ -164,17 +178,39 @@ def prepare_split(
     split = make_split(imageset, spec.protocol, split_name, spec.named_splits)
     check_protocol_counts(split, spec.protocol)
     manifest = split_manifest_path(request.results_dir, imageset.name, split.split_id)
-    if manifest.exists():
-        saved = Split.from_json(manifest.read_text())
-        if saved.split_id != split.split_id:  # pragma: no cover - id is the content hash
-            raise ZshbenchError(f"saved split {manifest} differs from the one made now")
-    elif write_manifest:
+    if manifest.exists() and not _manifest_matches(manifest, split) and write_manifest:
+        atomic_write_text(manifest, split.to_json())
+    elif not manifest.exists() and write_manifest:
         atomic_write_text(manifest, split.to_json())
     progress.log(
         f"{imageset.name} split {split.split_id}: {len(split.train_ids)} train, "
         f"{len(split.query_ids)} query, {len(split.database_ids)} database"
     )
     return SplitViews(imageset, split), spec
+
+
+def _manifest_matches(manifest: Any, split: Split) -> bool:
+    """True if the saved manifest is this split; a corrupt one is warned about (and rewritten:
+    the data set just gave the same split, so nothing is lost)."""
+    if manifest.is_dir():
+        raise ZshbenchError(
+            f"a folder is where the split manifest {manifest} belongs",
+            "Move it away and run the same command again.",
+        )
+    try:
+        saved = Split.from_json(manifest.read_text(encoding="utf-8"))
+        if saved.split_id == split.split_id:
+            return True
+        problem = f"holds split {saved.split_id}"
+    except ZshbenchError as error:
+        problem = error.message
+    except (OSError, ValueError, TypeError, RecursionError) as error:
+        problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    warnings.warn(
+        f"split manifest {manifest} is corrupt ({problem}); writing it again from the data set",
+        stacklevel=2,
+    )
+    return False
 
 
 def _encode(
@@ -206,6 +242,63 @@ def artifact_files(folder: Path | None) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+# Names ``--method`` accepts besides method names: every method of a family (or all of them).
+FAMILIES = ("deep", "linear", "zero-shot", "all")
+
+
+def expand_methods(text: str, plugins: Any) -> list[str]:
+    """``"razh"``, ``"lsh,itq"`` or a family (``deep``, ``linear``, ``zero-shot``: the methods
+    registered as designed for zero-shot hashing, ``all``) → method names, in the given order
+    (a family's in name order), each once; an unknown name is one line listing the families."""
+    names: list[str] = []
+    for token in (part.strip() for part in str(text).split(",")):
+        if not token:
+            continue
+        if token in plugins.methods:
+            found = [token]
+        elif token in FAMILIES:
+            found = [
+                name
+                for name, spec, _ in plugins.methods.items()
+                if token == "all"
+                or (token == "zero-shot" and getattr(spec, "zero_shot", False))
+                or getattr(spec, "family", None) == token
+            ]
+        else:
+            plugins.methods.get(token)  # the usual one-line "unknown method" error
+            found = []
+        names += [name for name in found if name not in names]
+    if not names:
+        raise ZshbenchError(
+            f"--method {text!r} names no method",
+            f"Give method names (zshbench list methods) or a family: {', '.join(FAMILIES)}.",
+        )
+    return names
+
+
+def run_methods(request: RunRequest, progress: Progress | None = None) -> list[Path]:
+    """``run`` for every method ``request.method`` names (a name, a comma list or a family).
+
+    Every method's options are checked before the first one trains, so a sweep never stops
+    half-way over an option one of its methods does not take. ``--name`` needs one method.
+    """
+    plugins = load_plugins()
+    names = expand_methods(request.method, plugins)
+    if len(names) == 1:
+        return run(replace(request, method=names[0]), progress)
+    if request.run_name:
+        raise ZshbenchError(
+            f"--name {request.run_name!r} given for {len(names)} methods",
+            "Name runs one method at a time, or leave --name out (each method gets its own).",
+        )
+    for name in names:
+        plugins.methods.load(name, HashingMethod)(request.bits[0], **request.options)
+    paths: list[Path] = []
+    for name in names:
+        paths += run(replace(request, method=name), progress)
+    return paths
+
+
 def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
     """Run every (bits, seed) of ``request``; returns the record paths (existing ones too).
 
@@ -217,11 +310,8 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
         progress = Progress()  # one log and one set of bars, from rank 0
     progress = progress or Progress()
     plugins = load_plugins()
-    for broken in plugins.broken:
-        progress.log(
-            f"warning: plugin {broken.name!r} from {broken.source} failed to load and "
-            f"was skipped: {broken.error}"
-        )
+    for line in plugins.warnings():
+        progress.log(f"warning: {line}")
     try:
         method_spec = plugins.methods.get(request.method)
     except ZshbenchError as error:
@@ -229,8 +319,13 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             names = ", ".join(repr(b.name) for b in plugins.broken)
             error.hint = f"{error.hint} (Plugins that failed to load: {names}.)"
         raise
-    method_cls = method_spec.load()
-    method_cls(request.bits[0], **request.options)  # bad options fail before data loads
+    method_cls = plugins.methods.load(request.method, HashingMethod)
+    # Everything a user typed is checked before any data loads or any training starts.
+    check_run_name(request.run_name or default_run_name(request.method, request.options))
+    method_cls(request.bits[0], **request.options)
+    request = _checked_encoder(request, method_cls, progress)
+    if world.is_main:
+        check_writable(request.results_dir)
     device = resolve_device(request.device)
     world = init_distributed(device)
     try:
@@ -245,7 +340,70 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             rank_device(device, world), world,
         )  # fmt: skip
     finally:
+        RecordLock.release_all()  # a failed or interrupted record's lock, too
         shutdown(world)
+
+
+def _checked_encoder(
+    request: RunRequest, method_cls: type[HashingMethod], progress: Progress
+) -> RunRequest:
+    """``request`` with its encoder options checked against the encoder's declarations.
+
+    Encoder flags given to a method that does not declare ``uses_text_encoder`` are never
+    silently ignored: a warning says so (they still reach the method's context).
+    """
+    if not (method_cls.uses_text_encoder or request.encoder or request.encoder_options):
+        return request
+    if not method_cls.uses_text_encoder:
+        progress.log(
+            f"warning: {request.method} does not read the attribute-text encoder (it does not "
+            "set uses_text_encoder), so --encoder and --encoder-option have no effect on it"
+        )
+    return replace(
+        request,
+        encoder_options=check_encoder_options(request.encoder, request.encoder_options),
+    )
+
+
+def _claimed_jobs(
+    jobs: list[tuple[int, int, Path]],
+    request: RunRequest,
+    progress: Progress,
+    world: WorldInfo,
+    run_name: str,
+    written: list[Path],
+) -> Iterator[tuple[int, int, Path]]:
+    """The (bits, seed, path) jobs this process must run, each while holding its record's lock.
+
+    Rank 0 alone looks at the disk and takes the lock, and tells the other ranks what to do, so
+    a record written meanwhile never splits the ranks. A usable record is skipped (and counted
+    in ``written``); an unusable one is redone with a warning; a record another process is
+    running now is skipped. Stale temporary files of a claimed record are removed first.
+    """
+    for bits, seed, path in jobs:
+        lock = RecordLock(path)
+        decision = "run"
+        if world.is_main:
+            if not lock.acquire():
+                decision = "locked"
+            elif not request.overwrite and record_is_done(path):
+                decision = "done"
+                lock.release()
+        decision = broadcast_object(decision, world)
+        label = f"{run_name} {bits} bits seed {seed}"
+        if decision == "done":
+            progress.log(f"{label}: done already, skipped (--overwrite redoes it)")
+            written.append(path)
+            continue
+        if decision == "locked":
+            progress.log(f"{label}: another process is running it now ({lock.path}), skipped")
+            continue
+        if world.is_main:
+            remove_stale_temporaries(path)  # left by a process killed while writing it
+        try:
+            yield bits, seed, path
+        finally:
+            lock.release()
 
 
 def _run_all(
@@ -279,19 +437,11 @@ def _run_all(
         for bits in request.bits
         for seed in request.seeds
     ]  # fmt: skip
-    # Rank 0 alone looks at the disk, so a record it writes meanwhile never splits the ranks.
-    done = broadcast_object(
-        [path.exists() and not request.overwrite for _, _, path in jobs] if world.is_main else [],
-        world,
-    )
+    encoder_name = request.encoder
+    if method_cls.uses_text_encoder:
+        encoder_name = encoder_name or DEFAULT_ENCODER
     written = []
-    for (bits, seed, path), skip in zip(jobs, done, strict=True):
-        if skip:
-            progress.log(
-                f"{run_name} {bits} bits seed {seed}: done already, skipped (--overwrite redoes it)"
-            )
-            written.append(path)
-            continue
+    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, run_name, written):
         seed_everything(seed)
         # Everything logged for this record, live figures included, also goes to its log file.
         record_progress = (
@@ -352,7 +502,9 @@ def _run_all(
             "bits": bits,
             "seed": seed,
             "config": method.config(),
-            "encoder": request.encoder,
+            "options": request.options,  # what the user set (the run name's hash is of these)
+            "encoder": encoder_name,
+            "encoder_options": request.encoder_options if encoder_name else None,
             "tie_policy": request.ties,
             "topk": request.topk,
             "metrics": metrics,

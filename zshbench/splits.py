@@ -136,12 +136,8 @@ def _unseen_for(
         chosen = rng.choice(imageset.num_classes, size=protocol.num_unseen, replace=False)
         return sorted(int(c) for c in chosen)
     if base.startswith("file:"):
-        path = Path(base[len("file:") :])
-        if not path.is_file():
-            raise DatasetError(
-                f"split file {path} not found", "Give a text file with one unseen class a line."
-            )
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        path = Path(base[len("file:") :]).expanduser()
+        names = _split_file_classes(path, protocol)
     elif base in named:
         names = named[base]
         if names == STANDARD_MARKER:
@@ -151,6 +147,12 @@ def _unseen_for(
     else:
         known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
         raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"Known: {known}.")
+    if len(names) != protocol.num_unseen:
+        raise DatasetError(
+            f"split {base!r} lists {len(names)} unseen classes, but the protocol of "
+            f"{imageset.name} has {protocol.num_unseen}",
+            f"List exactly {protocol.num_unseen} unseen classes.",
+        )
     missing = [n for n in names if n not in imageset.class_names]
     if missing:
         raise DatasetError(
@@ -158,6 +160,24 @@ def _unseen_for(
             "Check the class names against the data set's classes.txt.",
         )
     return sorted(imageset.class_index(n) for n in names)
+
+
+def _split_file_classes(path: Path, protocol: Protocol) -> list[str]:
+    """The unseen class names a ``file:`` split lists, one a line; the file's own faults
+    (missing, unreadable, a class twice) are blamed on the file, not on the data set."""
+    advice = f"Give a UTF-8 text file with {protocol.num_unseen} unseen class names, one a line."
+    if not path.is_file():
+        raise DatasetError(f"split file {path} not found", advice)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise DatasetError(f"cannot read split file {path} ({reason})", advice) from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DatasetError(f"split file {path} lists {repeated[0]!r} twice", advice)
+    return names
 
 
 def _take(rng: np.random.Generator, pool: np.ndarray, count: int, what: str) -> np.ndarray:

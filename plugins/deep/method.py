@@ -41,9 +41,7 @@ from .engine import (
     train,
     training_accuracy,
 )
-from .images import AUGMENTATIONS, Normalizer, load_view
-
-SELECTIONS = ("retrain", "checkpoint", "none")
+from .images import Normalizer, load_view
 
 
 class DeepHashingMethod(HashingMethod):
@@ -109,34 +107,20 @@ class DeepHashingMethod(HashingMethod):
             self.options,
             self.scale_defaults.get(self.options["scale"], {}),
             data.dataset,
-            _native_side(data.images),
+            native_side(data.images),
         )
 
     # ------------------------------------------------------------------ options
 
     def check_options(self) -> None:
-        """One-line errors for bad values, before any data loads."""
+        """One-line errors for what the typed declarations cannot say (combinations)."""
         o, name = self.options, self.method_name
-        if o["scale"] not in scales.SCALES:
-            raise ZshbenchError(f"{name}: scale must be one of {scales.SCALES}")
-        if o["selection"] not in SELECTIONS:
-            raise ZshbenchError(f"{name}: selection must be one of {SELECTIONS}")
-        if o["augment"] is not None and o["augment"] not in AUGMENTATIONS:
-            raise ZshbenchError(f"{name}: augment must be one of {AUGMENTATIONS}")
-        for key in ("epochs", "batch_size", "img_size", "patch_size", "eval_every"):
-            value = o.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ZshbenchError(f"{name}: {key} must be a positive integer, not {value!r}")
-        for key in ("lr", "weight_decay", "warmup_epochs"):
-            value = o.get(key)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-            ):
-                raise ZshbenchError(f"{name}: {key} must be a number ≥ 0, not {value!r}")
         if o["weights"] and o["pretrained"]:
             raise ZshbenchError(f"{name}: give weights or pretrained, not both")
+        if o["selection_window"] is not None and o["selection_window"] % 2 == 0:
+            raise ZshbenchError(
+                f"{name}: selection_window must be odd, not {o['selection_window']}"
+            )
         if self.bits < 1:
             raise ZshbenchError(f"{name}: bits must be positive")
 
@@ -368,7 +352,7 @@ class DeepHashingMethod(HashingMethod):
         )
 
 
-def _native_side(view: ImageView) -> int | None:
+def native_side(view: ImageView) -> int | None:
     """The images' side length when they are all square and the same size, else None."""
     shape = view.fixed_shape
     if shape is None and len(view):

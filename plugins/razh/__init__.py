@@ -25,10 +25,23 @@ _VARIANTS = (
 )
 
 
+CITATION = (
+    "Y. Jiang, Z. Qi, J. Li, J. Qian, C. Wang and Y. Xin, Zero-Shot Hashing Based on "
+    "Reconstruction With Part Alignment (RAZH)"
+)
+
+
 @hookimpl
 def zshbench_register_methods() -> list[MethodSpec]:
     return [
-        MethodSpec(name, f"plugins.razh.method:{target}", summary=summary, family="deep")
+        MethodSpec(
+            name,
+            f"plugins.razh.method:{target}",
+            summary=summary,
+            family="deep",
+            citation=CITATION,
+            zero_shot=True,
+        )
         for name, target, summary in _VARIANTS
     ]
 

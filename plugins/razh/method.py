@@ -20,9 +20,10 @@ from torch import nn
 from plugins.deep.backbones import build_backbone
 from plugins.deep.engine import Batch, Objective, TrainSettings, train
 from plugins.deep.images import Normalizer
-from plugins.deep.method import DeepHashingMethod
+from plugins.deep.method import DeepHashingMethod, native_side
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
+from zshbench.options import Option
 
 from . import config as razh_config
 from .attributes import attribute_inputs
@@ -71,28 +72,34 @@ class RAZH(DeepHashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashingMethod.default_options,
-        "finetune_epochs": 0,
-        "pretrain_epochs": None,
-        "decoder_dim": None,
-        "decoder_depth": None,
-        "decoder_heads": None,
-        "attribute_dim": None,
-        "attributes": None,
-        "attribute_cut": None,
-        "clusters": None,
-        "kmeans_iterations": 10,
-        "threshold": None,
-        "replace_ratio": None,
-        "straight_through": True,
-        "selection_temperature": 0.1,
-        "mask_ratio": 0.5,
-        "losses": "cls+h+rec",
-        "alpha": None,
-        "beta": None,
-        "pool": "mean",
-        "hash_input": "masked",
-        "norm_pix_loss": False,
-        "diagnostics": 0,
+        "finetune_epochs": Option(0, minimum=0, help="RAZH-F's class-supervised epochs first"),
+        "pretrain_epochs": Option(None, kind="integer", minimum=0, help="reconstruction warm-up"),
+        "decoder_dim": Option(None, kind="integer", minimum=1, help="decoder width"),
+        "decoder_depth": Option(None, kind="integer", minimum=1, help="decoder blocks"),
+        "decoder_heads": Option(None, kind="integer", minimum=1, help="decoder heads"),
+        "attribute_dim": Option(None, kind="integer", minimum=1, help="d_a of F_m and F_a"),
+        "attributes": Option(
+            None, kind="string", choices=("attributes", "class-names"), help="AEM's attributes"
+        ),
+        "attribute_cut": Option(None, kind="number", help="T^(i): continuous matrix above this"),
+        "clusters": Option(None, kind="integer", minimum=1, help="K' of Eq. 1"),
+        "kmeans_iterations": Option(None, kind="integer", minimum=0, help="K-means rounds"),
+        "threshold": Option(None, kind="number", help="Eq. 3's absolute cosine threshold"),
+        "replace_ratio": Option(
+            None, kind="number", minimum=0.0, maximum=1.0, help="share of patches Eq. 3 replaces"
+        ),
+        "straight_through": Option(True, help="straight-through attribute choice"),
+        "selection_temperature": Option(0.1, minimum=1e-6, help="softmax temperature of the ST"),
+        "mask_ratio": Option(0.5, minimum=0.0, maximum=0.95, help="Table V"),
+        "losses": Option("cls+h+rec", help="Table IV's subsets: '+'-joined cls, h, rec"),
+        "alpha": Option(None, kind="number", minimum=0.0, help="weight of L_h (Table VIII)"),
+        "beta": Option(None, kind="number", minimum=0.0, help="weight of L_r + L_hal"),
+        "pool": Option("mean", choices=("mean", "cls"), help="feature the hash layer reads"),
+        "hash_input": Option(
+            "masked", choices=("masked", "full"), help="h from f_x (masked) or the whole image"
+        ),
+        "norm_pix_loss": Option(False, help="per-patch normalised pixel targets"),
+        "diagnostics": Option(0, minimum=0, help="images to draw clusters and attributes of"),
     }
 
     # ------------------------------------------------------------------ options
@@ -104,35 +111,12 @@ class RAZH(DeepHashingMethod):
             parse_losses(o["losses"])
         except ValueError as error:
             raise ZshbenchError(f"{name}: {error}") from None
-        for key in ("mask_ratio", "selection_temperature", "alpha", "beta", "threshold",
-                    "replace_ratio"):  # fmt: skip
-            value = o[key]
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float))
-            ):
-                raise ZshbenchError(f"{name}: {key} must be a number, not {value!r}")
-        if isinstance(o["mask_ratio"], (int, float)) and not 0.0 <= o["mask_ratio"] < 1.0:
-            raise ZshbenchError(f"{name}: mask_ratio must be in [0, 1), not {o['mask_ratio']}")
-        if o["replace_ratio"] is not None and not 0.0 <= o["replace_ratio"] <= 1.0:
-            raise ZshbenchError(f"{name}: replace_ratio must be in [0, 1]")
         if o["threshold"] is not None and o["replace_ratio"] is not None:
             raise ZshbenchError(f"{name}: give threshold or replace_ratio, not both")
-        if o["clusters"] is not None and (
-            isinstance(o["clusters"], bool)
-            or not isinstance(o["clusters"], int)
-            or o["clusters"] < 1
-        ):
-            raise ZshbenchError(f"{name}: clusters must be a positive integer")
-        if o["hash_input"] not in ("masked", "full"):
-            raise ZshbenchError(f"{name}: hash_input must be masked or full")
-        if o["pool"] not in ("mean", "cls"):
-            raise ZshbenchError(f"{name}: pool must be mean or cls")
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
-        from plugins.deep.method import _native_side
-
         settings = razh_config.resolve(
-            self.options, data.dataset, self.bits, _native_side(data.images)
+            self.options, data.dataset, self.bits, native_side(data.images)
         )
         settings["attributes"] = settings["attributes"] or self.attribute_source
         return settings

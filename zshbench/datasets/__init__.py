@@ -16,15 +16,13 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ZshbenchError
+from ..registry import DatasetSpec, first_line
 from .base import ArrayImageSource, FileImageSource, ImageSet, ImageSource, Protocol
-
-if TYPE_CHECKING:  # zshbench.registry imports this package; import it lazily at run time
-    from ..registry import DatasetSpec
 
 DATA_ROOT_ENV = "ZSHBENCH_DATA_ROOT"
 
@@ -37,6 +35,8 @@ __all__ = [
     "Protocol",
     "bool_option",
     "dataset_error",
+    "dataset_loader",
+    "inside_folder",
     "load_dataset",
     "read_id_table",
     "read_lines",
@@ -57,8 +57,6 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
     A path lets a researcher benchmark on their own data without writing a plugin: the file has
     the fields of a registry entry and may point ``loader`` at a known layout (``"cub"``).
     """
-    from ..registry import DatasetSpec
-
     if isinstance(name_or_path, DatasetSpec):
         return name_or_path
     text = os.fspath(name_or_path)
@@ -72,7 +70,9 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
                 "Pass a registered data-set name (see 'zshbench list') or the path of a .toml "
                 "data-set file.",
             )
-        return spec_from_toml(path)
+        spec = spec_from_toml(path)
+        dataset_loader(spec)  # an unknown loader name fails now, before any data is read
+        return spec
 
     from ..plugin_manager import load_plugins
 
@@ -101,9 +101,44 @@ def download_hint(spec: DatasetSpec, root: str | os.PathLike[str] | None = None)
     ``[download]`` table (``root``: where it was looked for), else ``""``."""
     if getattr(spec, "download", None) is None:
         return ""
-    from ..download import download_command
-
     return f"Or download it: {download_command(spec, root)} (or add --download to 'run')."
+
+
+def download_command(spec: DatasetSpec, root: str | os.PathLike[str] | None = None) -> str:
+    """``zshbench download NAME`` for a registered data set, or with the path of a user's own
+    .toml file (whose name the registry does not know), plus ``--root`` when given."""
+    import shlex
+
+    name = spec.name
+    try:
+        from ..plugin_manager import load_plugins
+
+        registry = load_plugins().datasets
+        registered = name in registry and (
+            getattr(registry.get(name), "source_file", "") == spec.source_file
+        )
+    except ZshbenchError:
+        registered = False
+    if not registered and spec.source_file:
+        name = shlex.quote(spec.source_file)
+    return command_with_root(f"zshbench download {name}", root)
+
+
+def command_with_root(command: str, root: str | os.PathLike[str] | None) -> str:
+    """``command`` with ``--root ROOT`` appended (shell-quoted) when a root is given."""
+    import shlex
+
+    if root is not None and str(root) != "":
+        command += f" --root {shlex.quote(str(root))}"
+    return command
+
+
+DEFAULT_DATA_HOME = "~/.cache/zshbench/data"
+
+
+def data_home() -> Path:
+    """``$ZSHBENCH_DATA_ROOT``, or ``~/.cache/zshbench/data`` when it is not set."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_HOME).expanduser()
 
 
 def _one_line(text: str) -> str:
@@ -112,8 +147,11 @@ def _one_line(text: str) -> str:
 
 def _existing(path: Path, spec: DatasetSpec, given_by: str) -> Path:
     if not path.exists():
+        problem = "does not exist"
+        if path.is_symlink():
+            problem = "is a symbolic link to nothing (a link loop or a missing target)"
         raise DatasetError(
-            f"data root {path} for data set {spec.name!r} (given by {given_by}) does not exist",
+            f"data root {path} for data set {spec.name!r} (given by {given_by}) {problem}",
             _describe_source(spec, path) or None,
         )
     return path
@@ -136,14 +174,17 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
         return _existing(Path(os.environ[spec.root_env]).expanduser(), spec, f"${spec.root_env}")
     shared_root = os.environ.get(DATA_ROOT_ENV)
     if shared_root:
+        if Path(shared_root).expanduser().exists() and not Path(shared_root).expanduser().is_dir():
+            raise DatasetError(
+                f"${DATA_ROOT_ENV} is {shared_root}, which is not a folder",
+                f"Point it at the folder that holds one folder per data set (e.g. {spec.name}/).",
+            )
         candidate = Path(shared_root).expanduser() / spec.name
         if candidate.exists():
             return candidate
     if spec.default_root:
         return _existing(Path(spec.default_root).expanduser(), spec, "the spec's default_root")
     if not shared_root:
-        from ..download import data_home
-
         downloaded = data_home() / spec.name
         if downloaded.exists():
             return downloaded
@@ -153,6 +194,30 @@ def resolve_root(spec: DatasetSpec, data_root: str | os.PathLike[str] | None = N
         f"Pass --data-root PATH, {where}put it at ${DATA_ROOT_ENV}/{spec.name}. "
         + _describe_source(spec),
     )
+
+
+def dataset_loader(spec: DatasetSpec) -> Any:
+    """The layout loader function ``spec`` names, from the registered loaders.
+
+    Only loaders registered through the plugin API (``zshbench_register_loaders``) can be
+    named, so a data-set file can never make zshbench import or call anything else.
+    """
+    from ..plugin_manager import load_plugins
+
+    loaders = load_plugins().loaders
+    if not isinstance(spec.loader, str) or spec.loader not in loaders:
+        raise DatasetError(
+            f"data set {spec.name!r} names the loader {spec.loader!r}, which is not registered",
+            f"Registered loaders: {', '.join(loaders.names()) or 'none'} "
+            "(see 'zshbench list loaders').",
+        )
+    try:
+        loader = loaders.load(spec.loader)
+    except ZshbenchError as error:
+        raise DatasetError(f"data set {spec.name!r}: {error.message}", error.hint) from None
+    if not callable(loader):
+        raise DatasetError(f"data set {spec.name!r}: loader {spec.loader!r} is not callable")
+    return loader
 
 
 def _check_options(spec: DatasetSpec, loader: Any, options: dict[str, Any]) -> None:
@@ -189,18 +254,7 @@ def load_dataset(
     spec = resolve_dataset(name_or_spec)
     root = resolve_root(spec, data_root)
     options = {**spec.loader_options, **loader_overrides}
-    try:
-        loader = spec.load_loader()
-    except DatasetError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any import failure becomes one clear line
-        raise DatasetError(
-            f"data set {spec.name!r}: cannot import its loader {spec.loader!r} "
-            f"({type(error).__name__}: {error})",
-            "Check the 'loader' field ('package.module:function' or a known layout name).",
-        ) from error
-    if not callable(loader):
-        raise DatasetError(f"data set {spec.name!r}: loader {spec.loader!r} is not callable")
+    loader = dataset_loader(spec)
     _check_options(spec, loader, options)
     try:
         image_set = loader(root, **options)
@@ -209,6 +263,14 @@ def load_dataset(
         if hint and hint not in (error.hint or ""):
             error.hint = f"{error.hint.rstrip('.')}. {hint}" if error.hint else hint
         raise
+    except ZshbenchError:
+        raise
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - a plugin's loader may fail any way
+        raise DatasetError(
+            f"data set {spec.name!r}: its loader {spec.loader!r} failed on {root} "
+            f"({first_line(error)})",
+            _describe_source(spec, root) or None,
+        ) from error
     if not isinstance(image_set, ImageSet):
         raise DatasetError(
             f"data set {spec.name!r}: loader {spec.loader!r} returned "
@@ -272,6 +334,17 @@ def check_images_exist(paths: list[Path], listed_in: str, layout: str, obtain: s
             obtain,
             "For a metadata-only copy pass the loader option verify_images=false",
         )
+
+
+def inside_folder(relative: str) -> bool:
+    """True for a relative path that stays inside its folder (no '..', not absolute).
+
+    Image lists are data: an entry like ``../../../etc/passwd`` must not make a loader read a
+    file outside the data set.
+    """
+    parts = relative.replace("\\", "/").split("/")
+    absolute = relative.startswith(("/", "\\")) or ":" in parts[0]
+    return bool(relative) and not absolute and ".." not in parts
 
 
 def bool_option(value: Any, option: str, layout: str, obtain: str) -> bool:

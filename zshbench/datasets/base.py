@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DatasetError
+
 
 class ImageSource:
     """Random access to the images of a data set as ``uint8`` arrays of shape (H, W, C).
@@ -75,8 +77,17 @@ class FileImageSource(ImageSource):
     def load(self, index: int) -> np.ndarray:
         from PIL import Image
 
-        with Image.open(self.paths[index]) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            # a truncated, empty or mislabelled file in a data set is one line naming it
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DatasetError(
+                f"cannot read the image {path} ({reason})",
+                "Replace the file with a good copy from the data set's archive.",
+            ) from None
 
 
 @dataclass
@@ -152,7 +163,7 @@ class Protocol:
     train_per_seen_class: int
     query_per_unseen_class: int
     validation_classes: int = 0
-    validation_database_per_class: int | None = None
     expected_train: int | None = None
     expected_query: int | None = None
     expected_database: int | None = None
+    validation_database_per_class: int | None = None

@@ -33,10 +33,16 @@ def load_codes_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
         raise ZshbenchError(f"codes file {path} not found", f"Expected {expected}.")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # numpy's own message for a non-numpy file suggests loading it "unsafely" with
+        # allow_pickle; that would let the file run code, so it is never passed on.
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in reason:
+            reason = "it is neither an .npz archive nor a .npy array"
         raise ZshbenchError(
-            f"cannot read codes file {path} ({exc})", f"Expected {expected}."
-        ) from exc
+            f"cannot read codes file {path} ({reason})",
+            f"Expected {expected}; pickled data is never loaded.",
+        ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ZshbenchError(
             f"{path} holds a single array, not an .npz archive", f"Expected {expected}."
@@ -50,11 +56,16 @@ def load_codes_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
             )
         try:
             arrays = {name: archive[name] for name in (*_ARRAYS, "bits") if name in archive.files}
-        except ValueError as exc:  # object arrays need pickle, which stays off
+        except ValueError:  # object arrays need pickle, which stays off
             raise ZshbenchError(
-                f"codes file {path} holds object arrays ({exc})",
+                f"codes file {path} holds object arrays",
                 "Save plain numeric arrays; pickled objects are never loaded.",
-            ) from exc
+            ) from None
+        except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a damaged member
+            raise ZshbenchError(
+                f"codes file {path} is damaged ({str(exc).splitlines()[0] if str(exc) else exc!r})",
+                f"Expected {expected}.",
+            ) from None
     bits = _bits_value(arrays["bits"], path) if "bits" in arrays else None
     codes = []
     for name in ("query_codes", "db_codes"):

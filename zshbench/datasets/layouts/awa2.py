@@ -33,6 +33,7 @@ from .. import (
     check_images_exist,
     dataset_error,
     find_layout_folder,
+    inside_folder,
     read_id_table,
     read_lines,
     read_matrix,
@@ -75,6 +76,8 @@ def _resolve_image_list(image_list: str | os.PathLike[str], awa: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.exists():  # a folder, a device, a FIFO: reading it would fail or hang
+            raise dataset_error(LAYOUT, f"the image list {candidate} is not a regular file", OBTAIN)
     raise dataset_error(
         LAYOUT,
         f"expected the image list {candidates[0]}, which does not exist",
@@ -90,7 +93,7 @@ def _listed_images(path: Path) -> list[str]:
         relative = line.replace("\\", "/")
         if f"{IMAGES}/" in relative:
             relative = relative.split(f"{IMAGES}/", 1)[1]
-        if len(relative.split("/")) != 2 or " " in relative:
+        if len(relative.split("/")) != 2 or " " in relative or not inside_folder(relative):
             raise dataset_error(
                 LAYOUT,
                 f"{path} line {number}: expected '<class>/<file>.jpg', got {line[:80]!r}",

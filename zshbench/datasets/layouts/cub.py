@@ -38,6 +38,7 @@ from .. import (
     check_images_exist,
     dataset_error,
     find_layout_folder,
+    inside_folder,
     read_id_table,
     read_lines,
     read_matrix,
@@ -159,6 +160,13 @@ def load(
     )
 
     relatives = [relative for _, relative in images]
+    for relative in relatives:
+        if not inside_folder(relative):
+            raise dataset_error(
+                LAYOUT,
+                f"{cub / 'images.txt'} lists {relative!r}, which is not a path inside images/",
+                OBTAIN,
+            )
     if len(set(relatives)) != len(relatives):
         duplicate = Counter(relatives).most_common(1)[0][0]
         raise dataset_error(
