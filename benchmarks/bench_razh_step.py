@@ -11,10 +11,10 @@ For each input geometry, the same timm ViT encoder is timed twice on random imag
 
 It prints images/s, milliseconds per step and peak memory (CUDA: ``max_memory_allocated``;
 CPU: the process's peak resident set), with bf16 autocast on CUDA as RAZH trains there.
-``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px birds, resized to 32 px), with
-the conv-stem token encoder; ``--scale paper`` is ViT-B/16 at 224 (``vit_base_patch16_224.mae``
-architecture, random weights) with MAE's decoder (a GPU job). Numbers vary with the machine and
-its load; nothing here is asserted.
+``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px birds,
+resized to 32 px), with the conv-stem token encoder; ``--scale paper`` is ViT-B/16 at 224
+(``vit_base_patch16_224.mae`` architecture, random weights) with MAE's decoder (a GPU job).
+Numbers vary with the machine and its load; nothing here is asserted.
 """
 
 from __future__ import annotations

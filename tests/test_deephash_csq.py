@@ -118,7 +118,7 @@ def test_it_learns_and_beats_lsh_on_the_separable_set():
 
 
 def test_bad_options_are_one_line_errors():
-    with pytest.raises(ZshbenchError, match="csq: lam must be a number"):
+    with pytest.raises(ZshbenchError, match="CSQ option lam must be a number ≥ 0"):
         csq.CSQ(16, lam=-0.1)
 
 

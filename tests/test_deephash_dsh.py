@@ -78,9 +78,9 @@ def test_it_learns_and_beats_lsh_on_the_separable_set():
 
 
 def test_bad_options_are_one_line_errors():
-    with pytest.raises(ZshbenchError, match="dsh: margin must be a number"):
+    with pytest.raises(ZshbenchError, match="DSH option margin must be a number ≥ 0"):
         dsh.DSH(16, margin=-1.0)
-    with pytest.raises(ZshbenchError, match="dsh: alpha must be a number"):
+    with pytest.raises(ZshbenchError, match="DSH option alpha must be a number ≥ 0"):
         dsh.DSH(16, alpha="much")
 
 

@@ -14,7 +14,6 @@ Codes are sgn(output) either way, so the engine's encoding and validation need n
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -24,7 +23,6 @@ from plugins.deep.backbones import build_backbone
 from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
-from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
 
 OUTPUTS = ("tanh", "linear")
@@ -124,27 +122,10 @@ class LinearHashingNetwork(HashingNetwork):
 
 class DeepHashBaseline(DeepHashingMethod):
     """A deep baseline: the engine's backbone and hash layer, the paper's output layer
-    (``output``) and its objective (``build_objective``). Options in ``number_options`` must be
-    numbers ≥ 0 (or None: resolved from the scale or the code length)."""
+    (``output``) and its objective (``build_objective``). Options are declared with their types
+    and ranges (:class:`zshbench.options.Option`), checked before any data loads."""
 
     output: ClassVar[str] = "tanh"
-    number_options: ClassVar[tuple[str, ...]] = ()
-
-    def check_options(self) -> None:
-        super().check_options()
-        for key in self.number_options:
-            value = self.options.get(key)
-            if value is None:
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise ZshbenchError(
-                    f"{self.method_name}: {key} must be a number ≥ 0, not {value!r}"
-                )
 
     def build_network(
         self, settings: dict[str, Any], data: TrainData, context: RunContext

@@ -45,6 +45,7 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective
 from zshbench.method import RunContext, TrainData
+from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast
 
@@ -140,10 +141,9 @@ class CSQ(DeepHashBaseline):
 
     method_name: ClassVar[str] = "csq"
     output: ClassVar[str] = "tanh"
-    number_options: ClassVar[tuple[str, ...]] = ("lam",)
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "lam": 0.05,
+        "lam": Option(0.05, minimum=0.0, help="weight λ of the quantisation loss"),
     }
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:

@@ -35,7 +35,9 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective
+from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
+from zshbench.options import Option
 
 from .common import DeepHashBaseline, balanced_pair_weights, no_autocast, same_class
 
@@ -104,18 +106,15 @@ class DCH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dch"
     output: ClassVar[str] = "tanh"
-    number_options: ClassVar[tuple[str, ...]] = ("gamma", "lam")
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "gamma": 20.0,
-        "lam": 0.1,
+        "gamma": Option(20.0, minimum=0.0, help="Cauchy scale γ (> 0)"),
+        "lam": Option(0.1, minimum=0.0, help="weight λ of the Cauchy quantisation loss"),
     }
 
     def check_options(self) -> None:
         super().check_options()
         if self.options["gamma"] == 0:
-            from zshbench.errors import ZshbenchError
-
             raise ZshbenchError(f"{self.method_name}: gamma must be > 0")
 
     def build_objective(

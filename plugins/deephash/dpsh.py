@@ -49,6 +49,7 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
 from zshbench.method import TrainData
+from zshbench.options import Option
 
 from .common import CodeMemory, DeepHashBaseline, hard_sign, no_autocast, same_class
 
@@ -127,11 +128,12 @@ class DPSH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dpsh"
     output: ClassVar[str] = "linear"
-    number_options: ClassVar[tuple[str, ...]] = ("eta", "reference_images")
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "eta": 10.0,
-        "reference_images": 5000,
+        "eta": Option(10.0, minimum=0.0, help="quantisation weight η"),
+        "reference_images": Option(
+            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
+        ),
     }
 
     def build_objective(

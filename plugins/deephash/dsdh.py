@@ -48,7 +48,9 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
+from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
+from zshbench.options import Option
 
 from .common import CodeMemory, DeepHashBaseline, hard_sign, no_autocast, same_class
 from .dpsh import pair_normalisers, pairwise_likelihood_loss, quantisation_loss
@@ -176,25 +178,19 @@ class DSDH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dsdh"
     output: ClassVar[str] = "linear"
-    number_options: ClassVar[tuple[str, ...]] = ("mu", "nu", "eta", "reference_images")
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "mu": 1.0,
-        "nu": 0.1,
-        "eta": 55.0,
-        "dcc_iterations": 10,
-        "reference_images": 5000,
+        "mu": Option(1.0, minimum=0.0, help="weight μ of the classification of the codes"),
+        "nu": Option(0.1, minimum=0.0, help="weight ν of ‖W‖²"),
+        "eta": Option(55.0, minimum=0.0, help="quantisation weight η"),
+        "dcc_iterations": Option(10, minimum=1, help="W- and B-step rounds per epoch"),
+        "reference_images": Option(
+            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
+        ),
     }
 
     def check_options(self) -> None:
         super().check_options()
-        from zshbench.errors import ZshbenchError
-
-        value = self.options["dcc_iterations"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ZshbenchError(
-                f"{self.method_name}: dcc_iterations must be a positive integer, not {value!r}"
-            )
         if self.options["mu"] == 0:
             raise ZshbenchError(f"{self.method_name}: mu must be > 0 (the updates divide by it)")
 

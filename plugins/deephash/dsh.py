@@ -30,6 +30,7 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective
 from zshbench.method import TrainData
+from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast, same_class
 
@@ -82,11 +83,10 @@ class DSH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dsh"
     output: ClassVar[str] = "linear"
-    number_options: ClassVar[tuple[str, ...]] = ("margin", "alpha")
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "margin": None,
-        "alpha": 0.01,
+        "margin": Option(None, kind="number", minimum=0.0, help="m (null: 2 × bits)"),
+        "alpha": Option(0.01, minimum=0.0, help="weight of the L1 pull towards ±1"),
     }
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:

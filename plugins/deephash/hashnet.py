@@ -39,6 +39,7 @@ from torch import nn
 from plugins.deep.engine import Batch, Objective, Session
 from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
+from zshbench.options import Option
 
 from .common import DeepHashBaseline, balanced_pair_weights, no_autocast, same_class
 
@@ -100,15 +101,14 @@ class HashNet(DeepHashBaseline):
 
     method_name: ClassVar[str] = "hashnet"
     output: ClassVar[str] = "tanh"
-    number_options: ClassVar[tuple[str, ...]] = (
-        "alpha", "beta_gamma", "beta_power", "beta_iterations",
-    )  # fmt: skip
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "alpha": None,
-        "beta_gamma": 0.005,
-        "beta_power": 0.5,
-        "beta_iterations": 10000,
+        "alpha": Option(None, kind="number", minimum=0.0, help="sigmoid parameter (null: 10/K)"),
+        "beta_gamma": Option(0.005, minimum=0.0, help="γ of β = (1 + γ t)^p"),
+        "beta_power": Option(0.5, minimum=0.0, help="p of β = (1 + γ t)^p"),
+        "beta_iterations": Option(
+            10000.0, minimum=0.0, help="the steps T of β's curve, spread over the schedule"
+        ),
     }
 
     def check_options(self) -> None:
