@@ -329,6 +329,10 @@ def info(name) -> None:
         cls = spec.load()
         click.echo(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
         click.echo(f"  {spec.summary}")
+        if spec.citation:
+            click.echo(f"  citation: {spec.citation}")
+        if spec.zero_shot:
+            click.echo("  zero-shot method: transfers from seen to unseen classes by design")
         doc = (cls.__doc__ or "").strip()
         if doc:
             click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))

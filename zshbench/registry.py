@@ -35,12 +35,19 @@ def resolve_target(target: Any) -> Any:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A hashing method: ``target`` is a :class:`zshbench.method.HashingMethod` subclass."""
+    """A hashing method: ``target`` is a :class:`zshbench.method.HashingMethod` subclass.
+
+    ``family`` groups methods for sweeps and reports ("linear", "deep", ...); ``citation`` names
+    the paper the method implements; ``zero_shot`` marks methods designed for zero-shot hashing
+    (as opposed to supervised or unsupervised hashing run under the zero-shot protocol).
+    """
 
     name: str
     target: Any
     summary: str = ""
-    family: str = "other"  # e.g. "linear", "deep", "zero-shot"
+    family: str = "other"  # e.g. "linear", "deep"
+    citation: str = ""  # the paper the method implements: authors, title, venue, year
+    zero_shot: bool = False  # designed for zero-shot hashing (uses seen/unseen transfer)
 
     def load(self) -> type:
         from .method import HashingMethod
