@@ -62,8 +62,12 @@ def stage_count(size: int) -> int:
     return max(1, int(math.floor(math.log2(max(size, 4) / 4))))
 
 
-def build_network(channels: int, size: int, width: int, dim: int, classes: int):
-    """(features, classifier) torch modules; ``features(x)`` is the (N, dim) embedding."""
+def build_network(channels: int, size: int, width: int, dim: int, classes: int, grid: int):
+    """(body, head, classifier) torch modules.
+
+    ``body(x)``: the conv stages average-pooled to a ``grid`` × ``grid`` map, flattened;
+    ``head``: the ``dim``-wide embedding on top; ``classifier``: the logits for training.
+    """
     import torch.nn as nn
 
     layers: list[nn.Module] = []
@@ -77,14 +81,10 @@ def build_network(channels: int, size: int, width: int, dim: int, classes: int):
             nn.MaxPool2d(2),
         ]
         previous = out
-    layers += [
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(previous, dim, bias=False),
-        nn.BatchNorm1d(dim),
-        nn.ReLU(inplace=True),
-    ]
-    return nn.Sequential(*layers), nn.Linear(dim, classes)
+    layers += [nn.AdaptiveAvgPool2d(grid), nn.Flatten()]
+    pooled = previous * grid * grid
+    head = nn.Sequential(nn.Linear(pooled, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU())
+    return nn.Sequential(*layers), head, nn.Linear(dim, classes)
 
 
 class SeenClassCNNExtractor(FeatureExtractor):
@@ -106,6 +106,8 @@ class SeenClassCNNExtractor(FeatureExtractor):
         "size": None,
         "width": 32,
         "dim": 256,
+        "grid": 2,
+        "layer": "pooled",
         "epochs": 30,
         "batch_size": 64,
         "lr": 0.003,
@@ -161,7 +163,8 @@ class SeenClassCNNExtractor(FeatureExtractor):
         digest.update(json.dumps([str(i) for i in ids]).encode())
         digest.update(np.asarray(images.labels, dtype=np.int64).tobytes())
         settings = {**self.options, "size": side, "seed": int(seed), "version": CACHE_VERSION}
-        settings.pop("cache")
+        for unused in ("cache", "layer"):  # they do not change the trained weights
+            settings.pop(unused)
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         return digest.hexdigest()[:20]
 
@@ -184,35 +187,44 @@ class SeenClassCNNExtractor(FeatureExtractor):
         if classes < 2:
             raise ZshbenchError("cnn: training needs images of at least two classes")
         self.side_, self.channels_ = side, pixels.shape[1]
+        layer = self.options["layer"]
+        if layer not in ("pooled", "embedding"):
+            raise ZshbenchError(f"cnn: layer must be 'pooled' or 'embedding', not {layer!r}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(context.seed))  # the initial weights depend on the seed only
-            features, classifier = build_network(
-                self.channels_, side, int(self.options["width"]), int(self.options["dim"]), classes
+            body, head, classifier = build_network(
+                self.channels_,
+                side,
+                int(self.options["width"]),
+                int(self.options["dim"]),
+                classes,
+                int(self.options["grid"]),
             )
-        self.network_ = features
+        self.network_ = body if layer == "pooled" else torch.nn.Sequential(body, head)
         path = self._cache_path(images, context, side)
         if path is not None and path.is_file():
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-                features.load_state_dict(state["features"])
+                body.load_state_dict(state["body"])
+                head.load_state_dict(state["head"])
                 self.mean_, self.std_ = state["mean"].numpy(), state["std"].numpy()
                 self.loaded_from_cache_ = True
                 context.progress.log(f"cnn extractor: loaded {path.name} from the split's cache")
-                features.eval()
                 return
             except Exception as error:  # noqa: BLE001 - a bad cache file is retrained
                 context.progress.log(f"cnn extractor: ignoring unreadable cache {path}: {error}")
         self.loaded_from_cache_ = False
         self.mean_ = pixels.mean(axis=(0, 2, 3))
         self.std_ = pixels.std(axis=(0, 2, 3)) + 1e-6
-        self._train(features, classifier, pixels, labels, context)
+        self._train(torch.nn.Sequential(body, head, classifier), pixels, labels, context)
         if path is not None and context.rank == 0:
             from zshbench.results import atomic_write_bytes
 
             buffer = io.BytesIO()
             torch.save(
                 {
-                    "features": features.state_dict(),
+                    "body": body.state_dict(),
+                    "head": head.state_dict(),
                     "mean": torch.from_numpy(self.mean_),
                     "std": torch.from_numpy(self.std_),
                 },
@@ -220,7 +232,7 @@ class SeenClassCNNExtractor(FeatureExtractor):
             )
             atomic_write_bytes(path, buffer.getvalue())
 
-    def _train(self, features, classifier, pixels, labels, context: RunContext) -> None:
+    def _train(self, network, pixels, labels, context: RunContext) -> None:
         import torch
         import torch.nn.functional as F
 
@@ -232,7 +244,7 @@ class SeenClassCNNExtractor(FeatureExtractor):
         flip = self.channels_ == 3 if o["flip"] is None else bool(o["flip"])
         device = torch.device(context.device)
         generator = torch.Generator().manual_seed(int(context.seed))
-        model = torch.nn.Sequential(features, classifier).to(device)
+        model = network.to(device)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=float(o["lr"]), weight_decay=float(o["weight_decay"])
         )
@@ -257,7 +269,7 @@ class SeenClassCNNExtractor(FeatureExtractor):
                     optimiser.step()
                     schedule.step()
                 advance(1)
-        features.eval()
+        model.eval()
 
     def _standardise(self, pixels):
         import torch

@@ -56,3 +56,11 @@ def test_bench_razh_paper_scale_is_vit_b16_with_mae_decoder() -> None:
     assert net.encoder.embed_dim == 768 and len(net.encoder.blocks) == 12
     assert net.num_patches == 196 and len(net.decoder_blocks) == 8
     assert net.decoder_embed.out_features == 512
+
+
+def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both solvers fit ITQ; the fast subspace holds the exact one's variance."""
+    status = _load("bench_itq_pca").main(["--quick", "--bits", "8,16"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "variance captured within 1e-4 of the exact PCA: yes" in output
