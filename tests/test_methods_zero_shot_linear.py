@@ -180,11 +180,12 @@ def opzh_terms(h, q, p, phi, y, c, alpha, beta, nu, kappa):
     )
 
 
-def test_opzh_class_code_step_leaves_no_improving_flip():
+@pytest.mark.parametrize("scale", [3.0, 40.0])  # the orthogonality or the linear term leads
+def test_opzh_class_code_step_leaves_no_improving_flip(scale):
     rng = np.random.default_rng(1)
     classes, r = 7, 8
     h = np.where(rng.random((classes, r)) < 0.5, -1.0, 1.0)
-    linear = 3.0 * rng.standard_normal((classes, r))
+    linear = scale * rng.standard_normal((classes, r))
 
     def objective(codes):
         return np.sum((codes @ codes.T - r * np.eye(classes)) ** 2) - 2 * np.sum(codes * linear)
