@@ -23,8 +23,8 @@ all-ones part drops out of both the B- and Z-steps: in this solver the ratio act
 the scale r_s − r_d of the similarity term relative to α, λ and γ.
 
 Choices left open, with our defaults: r_s = 2, r_d = −1 (a ratio 2/−1 on the paper's
-favourable side; its per-data-set values were not reachable); α = λ = β = γ = μ = 1 and 10
-iterations (as SCDH here); random initial B from ``context.seed``.
+favourable side; its per-data-set values were not reachable); γ = 1 in SCDH's units of K·n/c,
+μ = γ, and SCDH's α, λ, β and 10 iterations; random initial B from ``context.seed``.
 """
 
 from __future__ import annotations

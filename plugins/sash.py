@@ -22,7 +22,7 @@ A₀; codes start at random from ``context.seed``.
 
 So SASH here is "SCDH with a label-relevance matrix that the codes and the features negotiate".
 Defaults: η = n²/c² · K² (so the prior and the data term weigh alike for classes of average
-size), α = λ = β = 1, 10 iterations. SASH is a supervised (multi-label) hashing method in its
+size), SCDH's α, λ, β and 10 iterations. SASH is a supervised (multi-label) hashing method in its
 paper, not a zero-shot one; it is registered with ``zero_shot=False``.
 """
 

@@ -27,10 +27,13 @@ alternation is monotone (the paper's selling point):
 
 S is never formed: S B = Y A (YᵀB) costs O(n c K), and ‖S‖² = Σ n_c n_c' A_cc'².
 
-Choices left open, with our defaults: α = 1, λ = 1, β = 1 (no values reachable to us; with these
-weights the similarity term, of order K·n/c per entry, dominates the B-step as in DGH, and the
-hash function is a ridge fit of the codes); 10 iterations; B initialised at random from
-``context.seed``; the rank-deficient Z completion is seeded from the same generator.
+Choices left open, with our defaults: the weights α and λ are set in units of the similarity
+term's scale K·n/c (K·S·Z has entries of about K times a class size), α = λ = 1 in those
+units, and β = λ (``ridge`` = 1, relative to φᵀφ): the paper's values were not reachable, and
+with weights far below that scale (e.g. α = λ = 1 in absolute terms) the B-step is the
+similarity term alone, so the coupling terms — and ASZH's additions — change nothing. 10
+iterations; B initialised at random from ``context.seed``; the rank-deficient Z completion is
+seeded from the same generator.
 """
 
 from __future__ import annotations

@@ -94,9 +94,9 @@ def test_trained_features_separate_held_out_images_of_the_classes(blobs, one_tor
         distances = ((held[:, None, :] - centroids[None]) ** 2).sum(axis=2)
         return float(np.mean(distances.argmin(axis=1) == blobs["held_labels"]))
 
-    untrained = SeenClassCNNExtractor(**{**TINY, "epochs": 0})
+    untrained = SeenClassCNNExtractor(**{**TINY, "epochs": 0, "layer": "pooled"})
     untrained.fit(blobs["train"], RunContext(seed=0))
-    trained = SeenClassCNNExtractor(**{**TINY, "epochs": 30})
+    trained = SeenClassCNNExtractor(**{**TINY, "epochs": 30, "layer": "pooled"})
     trained.fit(blobs["train"], RunContext(seed=0))
     features = trained.transform(blobs["held"], RunContext())
     assert features.shape == (len(blobs["held_labels"]), 8 * 2 * 2 * 2)  # 2 stages, 2×2 grid
@@ -118,11 +118,12 @@ def test_cache_is_written_once_and_reused_per_seed_and_settings(blobs, tmp_path,
     assert np.array_equal(
         first.transform(blobs["held"], RunContext()), again.transform(blobs["held"], RunContext())
     )
-    # The embedding layer reads the same trained weights: no new file.
-    embedding = SeenClassCNNExtractor(**TINY, layer="embedding")
-    embedding.fit(blobs["train"], RunContext(seed=0, cache_dir=cache))
-    assert embedding.loaded_from_cache_
-    assert embedding.transform(blobs["held"], RunContext()).shape[1] == TINY["dim"]
+    assert first.transform(blobs["held"], RunContext()).shape[1] == TINY["dim"]  # embedding
+    # The pooled map reads the same trained weights: no new file.
+    pooled = SeenClassCNNExtractor(**TINY, layer="pooled")
+    pooled.fit(blobs["train"], RunContext(seed=0, cache_dir=cache))
+    assert pooled.loaded_from_cache_
+    assert pooled.transform(blobs["held"], RunContext()).shape[1] == 8 * 2 * 2 * 2  # 2×2 grid
     # Another seed, other settings or other training images: other weights, other files.
     SeenClassCNNExtractor(**TINY).fit(blobs["train"], RunContext(seed=1, cache_dir=cache))
     SeenClassCNNExtractor(**{**TINY, "epochs": 2}).fit(
