@@ -27,7 +27,8 @@ the codes were trained to predict. Steps, each exact (so the objective never inc
 * B: DCC with H = M Mᵀ + ρ U Uᵀ and Q = Y Mᵀ + ρ Y C Uᵀ + ν φP, where M = U Cᵀ.
 
 Hash function h(x) = sgn(Pᵀ φ(x)) on the RBF anchor map. Defaults (ours): ρ = 1, λ = 1,
-ν = 1e-5, ε = 1e-2 (TSK's), δ = 1e-5 (the graph term weighs like the data fit), kNN graph with
+ν = 1e-5, ε = ν · 0.1 · n (TSK's rule, :func:`plugins.kernel_hashing.ridge_for`), δ = 1e-5
+(the graph term weighs like the data fit), kNN graph with
 k = 5 on φ, 10 iterations, one DCC sweep each, random initial B from ``context.seed``;
 ``semantics=auto`` (the data set's attributes; class-name word vectors where it has none).
 """
