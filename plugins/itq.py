@@ -47,6 +47,11 @@ def zshbench_register_methods() -> list[MethodSpec]:
             "plugins.itq:ITQ",
             summary="PCA + iterative quantisation rotation (Gong & Lazebnik, CVPR 2011)",
             family="linear",
+            citation=(
+                "Y. Gong, S. Lazebnik, A. Gordo and F. Perronnin. Iterative Quantization: A "
+                "Procrustean Approach to Learning Binary Codes for Large-Scale Image Retrieval. "
+                "IEEE TPAMI 35(12), 2013"
+            ),
         )
     ]
 

@@ -38,6 +38,10 @@ def zshbench_register_methods() -> list[MethodSpec]:
             "plugins.lsh:LSH",
             summary="Sign random projections of centred features (Charikar 2002)",
             family="linear",
+            citation=(
+                "A. Andoni and P. Indyk. Near-Optimal Hashing Algorithms for Approximate Nearest "
+                "Neighbor in High Dimensions. CACM 51(1), 2008 (bits: M. Charikar, STOC 2002)"
+            ),
         )
     ]
 

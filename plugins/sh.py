@@ -52,6 +52,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
             "plugins.sh:SH",
             summary="Spectral Hashing: PCA + analytical eigenfunctions (Weiss et al., NIPS 2008)",
             family="linear",
+            citation=("Y. Weiss, A. Torralba and R. Fergus. Spectral Hashing. NIPS 2008"),
         )
     ]
 

@@ -65,3 +65,11 @@ def test_bench_download_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0, output
     rows = [line for line in output.splitlines() if line.endswith(("yes", "NO"))]
     assert len(rows) == 4 and all(line.endswith("yes") for line in rows), output
+
+
+def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both solvers fit ITQ; the fast subspace holds the exact one's variance."""
+    status = _load("bench_itq_pca").main(["--quick", "--bits", "8,16"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "variance captured within 1e-4 of the exact PCA: yes" in output

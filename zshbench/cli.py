@@ -487,6 +487,10 @@ def info(name) -> None:
         cls = plugins.methods.load(name, HashingMethod)
         click.echo(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
         click.echo(f"  {spec.summary}")
+        if spec.citation:
+            click.echo(f"  citation: {spec.citation}")
+        if spec.zero_shot:
+            click.echo("  zero-shot method: transfers from seen to unseen classes by design")
         doc = (cls.__doc__ or "").strip()
         if doc:
             click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))

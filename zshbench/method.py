@@ -179,6 +179,12 @@ class RunContext:
     it; create it when you write there (``mkdir(parents=True, exist_ok=True)``), and under
     torchrun write from rank 0 only or name files per rank. Files found there after training
     and encoding are listed in the record under ``"artifacts"``.
+
+    ``cache_dir`` is a folder shared by every run on the same split
+    (``<results>/<dataset>/<split id>/.cache/``), for things worth computing once per split
+    rather than once per run, such as a feature extractor trained on the seen classes: key the
+    file names by everything that determines their content (seed, settings). The harness names
+    it but does not create it; None outside the runner (then compute without caching).
     """
 
     device: str = "cpu"
@@ -190,6 +196,7 @@ class RunContext:
     rank: int = 0
     world_size: int = 1
     artifact_dir: Path | None = None
+    cache_dir: Path | None = None
 
     @property
     def distributed(self) -> bool:

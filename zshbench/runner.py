@@ -457,6 +457,7 @@ def _run_all(
             rank=world.rank,
             world_size=world.world_size,
             artifact_dir=path.with_name(path.stem + "-files"),
+            cache_dir=Path(request.results_dir) / split.dataset / split.split_id / ".cache",
         )
         method = method_cls(bits, **request.options)
         label = f"{run_name} {bits} bits seed {seed}"

@@ -1,0 +1,47 @@
+"""The eleven linear methods of the paper's Table II are registered with family and citation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from zshbench.plugin_manager import load_plugins
+from zshbench.registry import MethodSpec
+
+LINEAR = ["lsh", "sh", "itq", "sdh", "fssh", "scdh", "tsk", "ah", "opzh", "aszh", "sash"]
+ZERO_SHOT = {"tsk", "ah", "opzh", "aszh"}
+
+
+def test_every_linear_method_of_table_ii_is_registered_with_its_citation():
+    methods = load_plugins().methods
+    for name in LINEAR:
+        spec = methods.get(name)
+        assert spec.family == "linear", name
+        assert spec.citation and spec.citation[0].isupper(), name
+        assert spec.zero_shot == (name in ZERO_SHOT), name
+        cls = spec.load()
+        assert {"extractor", "extractor_options"} <= set(cls.default_options), name
+    assert {n for n, s, _ in methods.items() if s.family == "linear"} >= set(LINEAR)
+
+
+def test_method_spec_new_fields_are_optional():
+    spec = MethodSpec("x", "plugins.lsh:LSH", "summary", "deep")
+    assert spec.citation == "" and spec.zero_shot is False
+
+
+def test_default_options_are_plain_typed_values():
+    """ints as ints, floats as floats: what typed option declarations can take over as is."""
+    methods = load_plugins().methods
+    for name in LINEAR[3:]:
+        for key, value in methods.get(name).load().default_options.items():
+            assert value is None or isinstance(value, (bool, int, float, str, dict)), (name, key)
+            if key in ("iterations", "dcc_sweeps", "anchors", "sweeps", "neighbors"):
+                assert type(value) is int, (name, key)
+
+
+def test_info_shows_the_citation_and_zero_shot_flag():
+    out = subprocess.run(
+        [sys.executable, "-m", "zshbench", "info", "tsk"], capture_output=True, text=True
+    ).stdout
+    assert "citation: Y. Yang, Y. Luo" in out
+    assert "zero-shot method" in out
