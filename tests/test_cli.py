@@ -393,6 +393,33 @@ def test_a_comma_list_runs_each_method_and_checks_all_options_first(tmp_path):
     assert named.returncode == 2 and "--name 'x' given for 2 methods" in named.stderr
 
 
+def test_a_method_that_fails_in_a_sweep_does_not_stop_the_others(tmp_path):
+    # digits has 64 pixels: ITQ cannot rotate 128 directions, LSH can give 128 bits
+    sweep = zshbench(
+        "run", "--method", "itq,lsh", "--dataset", "digits", "--bits", "128", cwd=tmp_path
+    )  # fmt: skip
+    assert sweep.returncode == 2
+    last = sweep.stderr.strip().splitlines()[-1]
+    assert "1 of 2 methods failed: itq (ITQ rotates 128 principal directions" in last
+    written = {p.parent.name for p in tmp_path.rglob("bits128-seed0.json")}
+    assert written == {"lsh"}
+    # run again: lsh is skipped as finished, itq fails the same way, nothing is lost
+    again = zshbench(
+        "run", "--method", "itq,lsh", "--dataset", "digits", "--bits", "128", cwd=tmp_path
+    )  # fmt: skip
+    assert again.returncode == 2 and "1 of 2 methods failed: itq" in again.stderr
+    assert {p.parent.name for p in tmp_path.rglob("bits128-seed0.json")} == {"lsh"}
+
+
+def test_a_sweep_on_a_missing_data_set_stops_at_the_first_method(tmp_path):
+    missing = zshbench(
+        "run", "--method", "lsh,itq", "--dataset", "cub", "--data-root", str(tmp_path / "none"),
+        "--bits", "16", cwd=tmp_path,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "methods failed" not in missing.stderr
+    assert missing.stderr.count("zshbench: error:") == 1
+
+
 def test_list_methods_shows_family_and_citation(tmp_path):
     listed = zshbench("list", "methods", cwd=tmp_path)
     assert listed.returncode == 0

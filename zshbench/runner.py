@@ -38,7 +38,7 @@ from .distributed import (
     world_from_env,
 )
 from .encoders import DEFAULT_ENCODER, check_encoder_options
-from .errors import TrainingError, ZshbenchError
+from .errors import DatasetError, TrainingError, ZshbenchError
 from .method import HashingMethod, ImageView, Progress, RunContext
 from .plugin_manager import load_plugins
 from .results import (
@@ -280,7 +280,11 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     """``run`` for every method ``request.method`` names (a name, a comma list or a family).
 
     Every method's options are checked before the first one trains, so a sweep never stops
-    half-way over an option one of its methods does not take. ``--name`` needs one method.
+    half-way over an option one of its methods does not take. ``--name`` needs one method. A
+    method that fails for a reason of its own (e.g. ITQ asked for more bits than the features
+    have dimensions) is reported in one line and the sweep goes on with the others; the command
+    then fails naming every method that did. A missing or malformed data set stops at once: it
+    would fail every method alike.
     """
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
@@ -293,9 +297,26 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
         )
     for name in names:
         plugins.methods.load(name, HashingMethod)(request.bits[0], **request.options)
+    check_writable(Path(request.results_dir))  # fails every method alike: stop before the first
     paths: list[Path] = []
+    failed: list[tuple[str, ZshbenchError]] = []
     for name in names:
-        paths += run(replace(request, method=name), progress)
+        try:
+            paths += run(replace(request, method=name), progress)
+        except DatasetError:
+            raise
+        except ZshbenchError as error:
+            failed.append((name, error))
+            (progress or Progress()).log(
+                f"error: {name}: {error.one_line()} Going on with the other methods."
+            )
+    if failed:
+        listed = "; ".join(f"{name} ({error.message.rstrip('.')})" for name, error in failed)
+        raise ZshbenchError(
+            f"{len(failed)} of {len(names)} methods failed: {listed}",
+            f"The other methods' {len(paths)} record(s) are written; fix these and run the same "
+            "command again (finished records are skipped).",
+        )
     return paths
 
 
