@@ -227,3 +227,40 @@ def test_learning_rate_follows_warm_up_then_the_cosine_of_the_schedule_horizon(m
               RunContext())  # fmt: skip
         # step 0: warm-up (0 + 1)/1; step k ≥ 1: ½(1 + cos(π (k - 1)/(horizon - 1)))
         assert seen == pytest.approx(expected)
+
+
+class ScriptedAccuracy(PullToClassCode):
+    """Reports a training accuracy scripted per epoch (1-based; the last value repeats)."""
+
+    def __init__(self, network, codes, accuracy_by_epoch):
+        super().__init__(network, codes)
+        self.accuracy_by_epoch = accuracy_by_epoch
+
+    def forward(self, batch: Batch):
+        parts = super().forward(batch)
+        index = min(batch.epoch, len(self.accuracy_by_epoch)) - 1
+        parts["acc"] = torch.tensor(self.accuracy_by_epoch[index])
+        return parts
+
+
+@pytest.mark.parametrize(
+    "bar, accuracy_by_epoch, expected_epochs",
+    [
+        (None, [0.2, 0.5, 0.9, 0.97], 2),  # no bar: exactly the chosen epochs
+        (0.95, [0.2, 0.99], 2),  # already fit at the chosen epoch: no extension
+        (0.95, [0.2, 0.5, 0.9, 0.97, 0.99], 4),  # goes on until the bar is reached
+        (0.95, [0.2, 0.5], 6),  # never reached: stops at the schedule's horizon
+    ],
+)
+def test_a_retrain_goes_on_until_its_training_accuracy_reaches_the_bar(
+    bar, accuracy_by_epoch, expected_epochs
+):
+    images, labels, codes = toy_data(per_class=4)
+    settings = TrainSettings(
+        epochs=2, batch_size=12, lr=0.01, weight_decay=0.0, schedule_epochs=6,
+        extend_until_accuracy=bar,
+    )  # fmt: skip
+    normalizer = Normalizer((0.5,) * 3, (0.5,) * 3)
+    objective = ScriptedAccuracy(ToyHashNet(), codes, accuracy_by_epoch)
+    result = train(objective, images, labels, normalizer, settings, RunContext())
+    assert [s.epoch for s in result.history] == list(range(1, expected_epochs + 1))

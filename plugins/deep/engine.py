@@ -93,6 +93,9 @@ class TrainSettings:
     # epoch) reaches this; None: every epoch may be chosen.
     selection_min_accuracy: float | None = None
     schedule_epochs: int | None = None  # cosine horizon; None: ``epochs``
+    # A retrain without validation: after ``epochs``, go on (up to ``schedule_epochs``) until the
+    # objective's "acc" reaches this, so the final model fits its classes as the chosen epoch did.
+    extend_until_accuracy: float | None = None
     image_size: int = 0
 
 
@@ -258,7 +261,10 @@ def train(
     better) the network ends in the state of its best validated epoch, and training stops early
     after ``patience`` evaluations without improvement. The learning-rate schedule spans
     ``schedule_epochs`` (default ``epochs``), so a retrain that stops at the epoch chosen on
-    validation follows the very schedule that epoch was chosen under.
+    validation follows the very schedule that epoch was chosen under. With
+    ``extend_until_accuracy`` such a retrain goes on past ``epochs`` (at most to the horizon)
+    while its epoch-average training accuracy is below the bar: on all seen classes, from a
+    different start, the chosen epoch count is not always enough to fit them.
     """
     device = torch.device(context.device)
     rank, world = context.rank, context.world_size
@@ -297,7 +303,10 @@ def train(
     session = Session(network, images, labels, normalizer, context, settings)
     result = TrainResult()
     selector = EpochSelector(settings.selection_window)
-    for epoch in range(1, settings.epochs + 1):
+    last_epoch = settings.epochs
+    if settings.extend_until_accuracy is not None:
+        last_epoch = max(settings.epochs, horizon)
+    for epoch in range(1, last_epoch + 1):
         session.epoch = epoch
         started = time.perf_counter()
         objective.start_epoch(session)
@@ -307,7 +316,8 @@ def train(
         shard = order[: per_rank * world][rank::world]
         sums: dict[str, float] = {}
         with context.progress.task(
-            f"{label} epoch {epoch}/{settings.epochs}", total=steps_per_epoch
+            f"{label} epoch {epoch}/{settings.epochs if epoch <= settings.epochs else last_epoch}",
+            total=steps_per_epoch,
         ) as advance:
             for step in range(steps_per_epoch):
                 index = shard[step * local_batch : (step + 1) * local_batch]
@@ -359,7 +369,21 @@ def train(
             )
             selector.add(epoch, score, network, eligible)
         result.history.append(stats)
-        context.progress.status(describe_epoch(label, stats, settings.epochs))
+        context.progress.status(
+            describe_epoch(
+                label, stats, settings.epochs if epoch <= settings.epochs else last_epoch
+            )
+        )
+        if epoch >= settings.epochs:
+            accuracy = _broadcast_float(stats.losses.get("acc", 1.0), context)
+            bar = settings.extend_until_accuracy
+            if bar is None or accuracy >= bar:
+                break
+            if epoch == settings.epochs:
+                context.progress.log(
+                    f"{label}: training accuracy {accuracy:.3f} < {bar} after {epoch} epochs; "
+                    f"training on (at most to epoch {last_epoch})"
+                )
         if settings.patience is not None and selector.stale >= settings.patience:
             context.progress.status(
                 f"{label}: no validation gain in {selector.stale} evaluations, stopping at "

@@ -10,8 +10,10 @@ Model selection (``selection``), on the seen-class validation task only:
 
 * ``retrain`` (default): train on the seen classes outside the validation split, evaluate every
   ``eval_every`` epochs, pick the best epoch; then train a fresh network on *all* seen classes
-  for exactly that many epochs, on the same learning-rate schedule. The shipped model has seen
-  every seen class, and its epoch count was chosen without looking at an unseen class.
+  for that many epochs, on the same learning-rate schedule, and on past them (at most to the
+  schedule's end) while its training accuracy is below ``selection_min_accuracy``, the bar the
+  chosen epoch had to clear. The shipped model has seen every seen class, and its epoch count
+  was chosen without looking at an unseen class.
 * ``checkpoint``: keep the best validated state of the first network (it never sees the
   validation classes).
 * ``none``: a fixed schedule of ``epochs`` on all seen classes.
@@ -245,7 +247,14 @@ class DeepHashingMethod(HashingMethod):
             final = chosen_result
             if selection == "retrain":
                 epochs = int(chosen_result.best_epoch or train_settings.epochs)
-                run = replace(train_settings, epochs=epochs, schedule_epochs=train_settings.epochs)
+                run = replace(
+                    train_settings,
+                    epochs=epochs,
+                    schedule_epochs=train_settings.epochs,
+                    extend_until_accuracy=None
+                    if chosen_result.no_epoch_eligible
+                    else train_settings.selection_min_accuracy,
+                )
                 network, final, session = phase(None, run, "retrain (all seen classes)", False)
         self.network_ = network
         accuracy, accuracy_by = training_accuracy(session)
