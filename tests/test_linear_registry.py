@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from zshbench.errors import ZshbenchError
+from zshbench.options import check_value, declared
 from zshbench.plugin_manager import load_plugins
 from zshbench.registry import MethodSpec
 
@@ -29,14 +33,19 @@ def test_method_spec_new_fields_are_optional():
     assert spec.citation == "" and spec.zero_shot is False
 
 
-def test_default_options_are_plain_typed_values():
-    """ints as ints, floats as floats: what typed option declarations can take over as is."""
+def test_default_options_declare_their_types():
+    """Every option has a type its default satisfies; counts are whole numbers (2.7 is refused)."""
     methods = load_plugins().methods
     for name in LINEAR[3:]:
-        for key, value in methods.get(name).load().default_options.items():
-            assert value is None or isinstance(value, (bool, int, float, str, dict)), (name, key)
+        options = declared(methods.get(name).load().default_options)
+        for key, option in options.items():
+            assert option.kind != "any" or option.default is None, (name, key)
+            if option.default is not None:
+                assert check_value(name, key, option, option.default) == option.default
             if key in ("iterations", "dcc_sweeps", "anchors", "sweeps", "neighbors"):
-                assert type(value) is int, (name, key)
+                assert option.kind == "integer", (name, key)
+                with pytest.raises(ZshbenchError):
+                    check_value(name, key, option, 2.7)
 
 
 def test_info_shows_the_citation_and_zero_shot_flag():
