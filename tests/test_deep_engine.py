@@ -17,6 +17,7 @@ from plugins.deep.engine import (  # noqa: E402
     Objective,
     Session,
     TrainSettings,
+    torch_threads,
     train,
     training_accuracy,
 )
@@ -264,3 +265,26 @@ def test_a_retrain_goes_on_until_its_training_accuracy_reaches_the_bar(
     objective = ScriptedAccuracy(ToyHashNet(), codes, accuracy_by_epoch)
     result = train(objective, images, labels, normalizer, settings, RunContext())
     assert [s.epoch for s in result.history] == list(range(1, expected_epochs + 1))
+
+
+def test_torch_threads_sets_and_restores_the_cpu_thread_count():
+    before = torch.get_num_threads()
+    with torch_threads(1, "cpu"):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None, "cpu"):
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1, "cpu"):
+        raise RuntimeError("restored even on error")
+    assert torch.get_num_threads() == before
+
+
+def test_cpu_scale_trains_on_one_thread_and_drmh_on_torchs_default():
+    from plugins.deep.scales import resolve
+    from plugins.deephash.drmh import DRMH
+
+    options = {"scale": "cpu", "threads": None}
+    assert resolve(options, {}, "digits", 8)["threads"] == 1
+    assert resolve(options, DRMH.scale_defaults["cpu"], "digits", 8)["threads"] is None
+    assert resolve({"scale": "cpu", "threads": 2}, {}, "digits", 8)["threads"] == 2
+    assert resolve({"scale": "paper", "threads": None}, {}, "cub", 224)["threads"] is None

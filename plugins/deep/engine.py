@@ -21,9 +21,10 @@ run is reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +218,21 @@ class Session:
 
 def _comm_device(context: RunContext) -> str:
     return context.device if str(context.device).startswith("cuda") else "cpu"
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None, device: str) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads on a CPU device (None: unchanged), then
+    restore the previous count."""
+    if threads is None or torch.device(device).type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _broadcast_float(value: float, context: RunContext) -> float:

@@ -40,6 +40,7 @@ from .engine import (
     TrainResult,
     TrainSettings,
     encode_view,
+    torch_threads,
     train,
     training_accuracy,
 )
@@ -56,7 +57,8 @@ class DeepHashingMethod(HashingMethod):
     (none | crop | crop+flip | rrc+flip | flip), amp (bf16 on CUDA), selection
     (retrain | checkpoint | none), eval_every, patience, selection_window (validation
     evaluations averaged when choosing the epoch), selection_min_accuracy (the training accuracy
-    an epoch needs to be chosen), encode_batch_size.
+    an epoch needs to be chosen), encode_batch_size, threads (torch threads on a CPU device;
+    1 at CPU scale).
     """
 
     method_name: ClassVar[str] = "deep"
@@ -178,6 +180,10 @@ class DeepHashingMethod(HashingMethod):
 
     def fit(self, data: TrainData, context: RunContext) -> None:
         settings = self.resolve_settings(data)
+        with torch_threads(settings["threads"], context.device):
+            self._fit(settings, data, context)
+
+    def _fit(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
         self.settings_ = settings
         self.resolved_ = {
             k: v for k, v in settings.items() if self.options.get(k) is None and v is not None
@@ -354,15 +360,16 @@ class DeepHashingMethod(HashingMethod):
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         if self.network_ is None or self.normalizer_ is None:
             raise ZshbenchError(f"{self.method_name}: encode called before fit")
-        return encode_view(
-            self.network_,
-            images,
-            int(self.settings_["img_size"]),
-            self.normalizer_,
-            context,
-            int(self.settings_["encode_batch_size"]),
-            bool(self.settings_["amp"]),
-        )
+        with torch_threads(self.settings_["threads"], context.device):
+            return encode_view(
+                self.network_,
+                images,
+                int(self.settings_["img_size"]),
+                self.normalizer_,
+                context,
+                int(self.settings_["encode_batch_size"]),
+                bool(self.settings_["amp"]),
+            )
 
 
 def native_side(view: ImageView) -> int | None:

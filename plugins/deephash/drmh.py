@@ -238,7 +238,8 @@ class DRMH(DeepHashingMethod):
         "quant_weight": 1e-4,
     }
     scale_defaults: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {"regions": 10, "detector_size": 64, "proposals": 100},
+        # threads: torch's default; the ResNet-50 detector's convolutions use every core
+        "cpu": {"regions": 10, "detector_size": 64, "proposals": 100, "threads": None},
         "paper": {"regions": 27, "detector_size": 800, "proposals": 1000},
     }
 
