@@ -288,3 +288,25 @@ def test_cpu_scale_trains_on_one_thread_and_drmh_on_torchs_default():
     assert resolve(options, DRMH.scale_defaults["cpu"], "digits", 8)["threads"] is None
     assert resolve({"scale": "cpu", "threads": 2}, {}, "digits", 8)["threads"] == 2
     assert resolve({"scale": "paper", "threads": None}, {}, "cub", 224)["threads"] is None
+
+
+def test_an_objective_without_acc_is_gated_by_the_measured_training_accuracy(monkeypatch):
+    """No "acc" from the objective: the engine measures the training accuracy at each
+    evaluation, and the untrained epoch-1 network cannot win on its lucky validation score."""
+    import plugins.deep.engine as engine
+
+    measured = iter([0.40, 0.97, 0.99, 0.99])
+    monkeypatch.setattr(engine, "training_accuracy", lambda session: (next(measured), "scripted"))
+    scores = iter([0.9, 0.3, 0.5, 0.4])  # epoch 1 scores best, but is not eligible
+    images, labels, codes = toy_data(per_class=4)
+    settings = TrainSettings(
+        epochs=4, batch_size=12, lr=0.01, weight_decay=0.0, selection_min_accuracy=0.95
+    )
+    normalizer = Normalizer((0.5,) * 3, (0.5,) * 3)
+    result = train(
+        PullToClassCode(ToyHashNet(), codes), images, labels, normalizer, settings, RunContext(),
+        validate=lambda network: next(scores),
+    )  # fmt: skip
+    assert result.best_epoch == 3 and not result.no_epoch_eligible
+    assert [s.train_accuracy for s in result.history] == [0.40, 0.97, 0.99, 0.99]
+    assert result.history[0].to_record()["train_accuracy"] == 0.4

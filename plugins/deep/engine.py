@@ -62,8 +62,9 @@ class Objective(nn.Module):
 
     ``forward(batch)`` returns named scalar tensors: ``"loss"`` (what is minimised) and any
     other terms worth recording (averaged per epoch into the record and the log). A method with
-    a classifier reports its batch accuracy as ``"acc"``: model selection then only chooses
-    epochs whose training accuracy reached ``selection_min_accuracy``. Parameters of
+    a classifier reports its batch accuracy as ``"acc"``; for any other the engine measures the
+    training accuracy by nearest class-centre code when it needs it. Model selection only
+    chooses epochs whose training accuracy reached ``selection_min_accuracy``. Parameters of
     the objective itself (e.g. a learned code matrix) are optimised along with the network's.
     """
 
@@ -107,6 +108,9 @@ class EpochStats:
     images: int
     losses: dict[str, float]
     validation_map: float | None = None
+    # deterministic seen-class training accuracy, measured when selection needs it and the
+    # objective reports no "acc" of its own
+    train_accuracy: float | None = None
 
     @property
     def images_per_second(self) -> float:
@@ -117,6 +121,8 @@ class EpochStats:
         entry.update({k: round(v, 6) for k, v in self.losses.items()})
         if self.validation_map is not None:
             entry["validation_map"] = round(self.validation_map, 6)
+        if self.train_accuracy is not None:
+            entry["train_accuracy"] = round(self.train_accuracy, 6)
         return entry
 
 
@@ -214,6 +220,19 @@ class Session:
                 out.append(self.network.hash_images(x).float().cpu())
         self.network.train(was_training)
         return torch.cat(out) if out else torch.zeros(0)
+
+
+def _epoch_accuracy(stats: EpochStats, session: Session, context: RunContext) -> float:
+    """The epoch's seen-class training accuracy, the same on every rank: the objective's own
+    "acc" (its classifier's, averaged over the epoch's batches) or, for an objective without
+    one, :func:`training_accuracy` of the network as it stands (rank 0 measures it)."""
+    accuracy = stats.losses.get("acc")
+    if accuracy is None:
+        if stats.train_accuracy is None:
+            measured = training_accuracy(session)[0] if context.rank == 0 else 0.0
+            stats.train_accuracy = _broadcast_float(measured, context)
+        accuracy = stats.train_accuracy
+    return _broadcast_float(float(accuracy), context)
 
 
 def _comm_device(context: RunContext) -> str:
@@ -377,12 +396,10 @@ def train(
             score = _broadcast_float(score, context)
             result.validation_seconds += time.perf_counter() - validation_started
             stats.validation_map = score
-            accuracy = stats.losses.get("acc")
-            eligible = (
-                settings.selection_min_accuracy is None
-                or accuracy is None
-                or accuracy >= settings.selection_min_accuracy
-            )
+            eligible = True
+            if settings.selection_min_accuracy is not None:
+                accuracy = _epoch_accuracy(stats, session, context)
+                eligible = accuracy >= settings.selection_min_accuracy
             selector.add(epoch, score, network, eligible)
         result.history.append(stats)
         context.progress.status(
@@ -391,9 +408,11 @@ def train(
             )
         )
         if epoch >= settings.epochs:
-            accuracy = _broadcast_float(stats.losses.get("acc", 1.0), context)
             bar = settings.extend_until_accuracy
-            if bar is None or accuracy >= bar:
+            if bar is None:
+                break
+            accuracy = _epoch_accuracy(stats, session, context)
+            if accuracy >= bar:
                 break
             if epoch == settings.epochs:
                 context.progress.log(
