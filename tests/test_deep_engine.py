@@ -310,3 +310,30 @@ def test_an_objective_without_acc_is_gated_by_the_measured_training_accuracy(mon
     assert result.best_epoch == 3 and not result.no_epoch_eligible
     assert [s.train_accuracy for s in result.history] == [0.40, 0.97, 0.99, 0.99]
     assert result.history[0].to_record()["train_accuracy"] == 0.4
+
+
+def test_an_untrained_classifier_is_not_used_to_measure_training_accuracy():
+    """The classifier says "class 0" for every image; the codes separate the classes."""
+    images, labels, codes = toy_data(per_class=4)
+
+    class CodesPlusConstantClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = nn.Linear(8, 3)
+            with torch.no_grad():
+                self.classifier.weight.zero_()
+                self.classifier.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+
+        def hash_images(self, x):  # the class's code, read off the bright band
+            band = x[:, :, :2, :].mean((2, 3))
+            return codes[band.argmax(1)]
+
+    settings = TrainSettings(epochs=1, batch_size=12, lr=0.0, weight_decay=0.0)
+    normalizer = Normalizer((0.5,) * 3, (0.5,) * 3)
+    network = CodesPlusConstantClassifier()
+    trained = Session(network, images, labels, normalizer, RunContext(), settings)
+    assert training_accuracy(trained) == (pytest.approx(1 / 3), "classifier on h")
+    untrained = Session(
+        network, images, labels, normalizer, RunContext(), settings, classifier_trained=False
+    )
+    assert training_accuracy(untrained) == (1.0, "nearest class-centre code")

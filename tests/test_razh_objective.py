@@ -149,3 +149,12 @@ def test_table_iv_subsets_keep_only_their_terms():
     assert parts(frozenset({"cls", "h"}))["loss"] == pytest.approx(
         hand["cls"] + ALPHA * hand["h"], rel=1e-6
     )
+
+
+def test_training_accuracy_is_reported_only_when_l_cls_trains_the_classifier():
+    from plugins.razh.objective import RAZHObjective
+
+    assert "acc" in parts(frozenset({"cls", "h"})) and "acc" in parts()
+    assert "acc" not in parts(frozenset({"h"})) and "acc" not in parts(frozenset({"h", "rec"}))
+    assert RAZHObjective(FixedNetwork(), ALPHA, BETA, frozenset({"cls"})).classifier_trained
+    assert not RAZHObjective(FixedNetwork(), ALPHA, BETA, frozenset({"h"})).classifier_trained

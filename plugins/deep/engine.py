@@ -66,7 +66,11 @@ class Objective(nn.Module):
     training accuracy by nearest class-centre code when it needs it. Model selection only
     chooses epochs whose training accuracy reached ``selection_min_accuracy``. Parameters of
     the objective itself (e.g. a learned code matrix) are optimised along with the network's.
+    An objective that leaves the network's classifier untrained sets ``classifier_trained``
+    to False.
     """
+
+    classifier_trained: bool = True
 
     def __init__(self, network: nn.Module):
         super().__init__()
@@ -207,6 +211,9 @@ class Session:
     context: RunContext
     settings: TrainSettings
     epoch: int = 0
+    # whether the objective trains the network's classifier (if it has one); an untrained one
+    # says nothing of the training accuracy (RAZH's L_h-only row of Table IV)
+    classifier_trained: bool = True
 
     @torch.no_grad()
     def encode_training_set(self, batch_size: int = 256) -> torch.Tensor:
@@ -335,7 +342,10 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     augment = build_augmentation(settings.augment, settings.image_size or images.shape[-1])
     generator = torch.Generator().manual_seed(context.seed * 7919 + rank + 1)
-    session = Session(network, images, labels, normalizer, context, settings)
+    session = Session(
+        network, images, labels, normalizer, context, settings,
+        classifier_trained=objective.classifier_trained,
+    )  # fmt: skip
     result = TrainResult()
     selector = EpochSelector(settings.selection_window)
     last_epoch = settings.epochs
@@ -493,16 +503,16 @@ def encode_view(
 def training_accuracy(session: Session) -> tuple[float, str]:
     """Seen-class accuracy on the training images, deterministic, and how it was measured.
 
-    With a classifier on h (``network.classifier``, Eq. 12 for RAZH) its argmax; otherwise the
-    nearest class-centre code in Hamming distance (the class centre is the sign of the class's
-    mean h), which every hashing network has.
+    With a trained classifier on h (``network.classifier``, Eq. 12 for RAZH) its argmax;
+    otherwise the nearest class-centre code in Hamming distance (the class centre is the sign of
+    the class's mean h), which every hashing network has.
     """
     h = session.encode_training_set()
     labels = session.labels
     if len(h) == 0:
         return float("nan"), "none"
     classifier = getattr(session.network, "classifier", None)
-    if isinstance(classifier, nn.Module):
+    if isinstance(classifier, nn.Module) and session.classifier_trained:
         weight = next(classifier.parameters())
         logits = classifier(h.to(weight.device, weight.dtype)).float().cpu()
         return float((logits.argmax(1) == labels).float().mean()), "classifier on h"

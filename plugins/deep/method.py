@@ -238,8 +238,9 @@ class DeepHashingMethod(HashingMethod):
             phases["training_s"] += result.training_seconds
             phases["validation_s"] += result.validation_seconds
             session = Session(
-                network, images[chosen], labels[chosen], self.normalizer_, context, run
-            )
+                network, images[chosen], labels[chosen], self.normalizer_, context, run,
+                classifier_trained=objective.classifier_trained,
+            )  # fmt: skip
             return network, result, session
 
         if selection == "none":

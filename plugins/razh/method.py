@@ -193,7 +193,7 @@ class RAZH(DeepHashingMethod):
             train(
                 ClassSupervisedObjective(network, num_classes), images, labels, self.normalizer_,
                 replace(train_settings, epochs=finetune_epochs, schedule_epochs=None,
-                        patience=None),
+                        patience=None, extend_until_accuracy=None),
                 context, label="class-supervised fine-tuning", method=self.method_name,
             )  # fmt: skip
         if pretrain_epochs > 0:
@@ -201,7 +201,7 @@ class RAZH(DeepHashingMethod):
                 RAZHObjective(network, alpha=0.0, beta=1.0, losses=frozenset({"rec"})),
                 images, labels, self.normalizer_,
                 replace(train_settings, epochs=pretrain_epochs, schedule_epochs=None,
-                        patience=None),
+                        patience=None, extend_until_accuracy=None),
                 context, label="reconstruction warm-up", method=self.method_name,
             )  # fmt: skip
 

@@ -61,7 +61,8 @@ def razh_loss_parts(
         parts["hal"] = hash_alignment_loss(out.h_aux, out.h)
     parts["loss"] = total_loss(parts, alpha, beta, losses)
     with torch.no_grad():
-        parts["acc"] = (out.logits.argmax(1) == labels).float().mean()
+        if "cls" in losses:  # without L_cls the classifier is untrained: its argmax means nothing
+            parts["acc"] = (out.logits.argmax(1) == labels).float().mean()
         if out.mixing is not None:
             parts["replaced"] = out.mixing.replaced.float().mean()
     return parts
@@ -76,6 +77,7 @@ class RAZHObjective(Objective):
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.losses = losses
+        self.classifier_trained = "cls" in losses
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         return razh_loss_parts(
