@@ -95,6 +95,9 @@ class AH(KernelHashingMethod):
     ``iterations``, plus ``anchors`` / ``sigma`` and the extractor options.
     """
 
+    # Class-name vectors (semantics=word-vectors, or auto without attributes) come from the
+    # core's text encoder: --encoder reaches the method and the record names the encoder.
+    uses_text_encoder: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {
         **KernelHashingMethod.default_options,
         "semantics": "auto",

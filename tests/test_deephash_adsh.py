@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deephash_checks import (  # noqa: E402
+from deephash_fixture import (  # noqa: E402
     DIGITS_DATABASE,
     DIGITS_TRAIN,
     EASY_TRAINING,
-    check_digits_record,
+    check_record,
     easy_set,
     lsh_map,
     run_on_digits,
@@ -144,7 +144,7 @@ def test_adsh_end_to_end_on_digits_learns_codes_for_training_images_only(tmp_pat
 
     monkeypatch.setattr(adsh.ADSHObjective, "__init__", spy)
     record = run_on_digits(tmp_path, "adsh")
-    training = check_digits_record(record, "adsh")
+    training = check_record(record, "adsh")
     assert {"loss", "code_agreement"} <= set(training["final_losses"])
     # V has one row per training image of each phase (seen classes minus validation, then all
     # seen classes), never one per image of the evaluation database

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deephash_checks import (  # noqa: E402
+from deephash_fixture import (  # noqa: E402
     EASY_TRAINING,
-    check_digits_record,
+    check_record,
     easy_set,
     lsh_map,
     run_on_digits,
@@ -162,5 +162,5 @@ def test_amvh_learns_the_easy_set_better_than_lsh():
 
 def test_amvh_end_to_end_on_digits(tmp_path):
     record = run_on_digits(tmp_path, "amvh")
-    training = check_digits_record(record, "amvh")
+    training = check_record(record, "amvh")
     assert {"pair", "quant", "vae", "disc", "gen"} <= set(training["final_losses"])

@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deephash_checks import (  # noqa: E402
+from deephash_fixture import (  # noqa: E402
     DIGITS_TRAIN,
     EASY_TRAINING,
-    check_digits_record,
+    check_record,
     easy_set,
     lsh_map,
     run_on_digits,
@@ -211,7 +211,7 @@ def test_ddsh_learns_the_easy_set_better_than_lsh():
 
 def test_ddsh_end_to_end_on_digits(tmp_path):
     record = run_on_digits(tmp_path, "ddsh")
-    training = check_digits_record(record, "ddsh")
+    training = check_record(record, "ddsh")
     assert {"loss", "fit"} <= set(training["final_losses"])
     assert training["train_accuracy_by"] == "nearest class-centre code"
     assert record["config"]["sample_columns"] == 100 <= DIGITS_TRAIN

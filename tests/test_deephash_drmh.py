@@ -16,9 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deephash_checks import (  # noqa: E402
+from deephash_fixture import (  # noqa: E402
     EASY_TRAINING,
-    check_digits_record,
+    check_record,
     easy_set,
     lsh_map,
     run_on_digits,
@@ -151,7 +151,7 @@ def test_drmh_learns_the_easy_set_better_than_lsh(detector_file):
 @pytest.mark.slow  # the detector runs once on each of digits' ~2,000 images (~20 ms each)
 def test_drmh_end_to_end_on_digits(tmp_path, detector_file):
     record = run_on_digits(tmp_path, "drmh", detector_weights=str(detector_file), **SMALL)
-    training = check_digits_record(record, "drmh")
+    training = check_record(record, "drmh")
     assert {"cls", "hash", "quant"} <= set(training["final_losses"])
     assert training["train_accuracy_by"] == "classifier on h"
     assert training["detector"]["builder"] == "fasterrcnn"

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deephash_checks import (  # noqa: E402
+from deephash_fixture import (  # noqa: E402
     EASY_TRAINING,
-    check_digits_record,
+    check_record,
     easy_set,
     lsh_map,
     run_on_digits,
@@ -100,7 +100,7 @@ def test_sitnet_learns_the_easy_set_better_than_lsh():
 
 
 def test_sitnet_end_to_end_on_digits(tmp_path):
-    record = run_on_digits(tmp_path, "sitnet")
-    training = check_digits_record(record, "sitnet")
+    record = run_on_digits(tmp_path, "sitnet", encoder="hashing")
+    training = check_record(record, "sitnet")
     assert {"sem", "center", "separation"} <= set(training["final_losses"])
     assert record["config"]["semantics"] == "class-names" and record["encoder"] == "hashing"

@@ -260,3 +260,41 @@ def test_word_vector_semantics_run_through_the_encoder(fixture, cls):
     assert method.semantic_.shape == (6, 256)
     codes = method.encode(fixture.query, RunContext())
     assert codes.shape == (len(fixture.query), 16) and set(np.unique(codes)) <= {-1, 1}
+
+
+def test_every_method_with_class_name_semantics_declares_that_it_reads_the_encoder():
+    """Else ``--encoder`` gets a false "has no effect" warning and the record names no encoder
+    while MiniLM made the class vectors."""
+    from zshbench.plugin_manager import load_plugins
+
+    readers = {
+        name
+        for name, spec, _ in load_plugins().methods.items()
+        if "semantics" in spec.load().default_options
+    }
+    assert {"tsk", "ah", "opzh", "sitnet"} <= readers
+    for name in readers:
+        assert load_plugins().methods.get(name).load().uses_text_encoder, name
+
+
+def test_tsk_records_the_encoder_that_made_its_class_vectors(tmp_path):
+    import json
+
+    from zshbench import runner
+    from zshbench.method import Progress
+
+    class Logged(Progress):
+        def __init__(self):
+            self.lines = []
+
+        def log(self, message):
+            self.lines.append(message)
+
+    progress = Logged()
+    request = runner.RunRequest(
+        method="tsk", dataset="digits", bits=[16], seeds=[0], device="cpu",
+        results_dir=tmp_path, encoder="hashing",
+    )  # fmt: skip
+    record = json.loads(runner.run(request, progress)[0].read_text())
+    assert record["encoder"] == "hashing"
+    assert not [line for line in progress.lines if "does not read" in line]

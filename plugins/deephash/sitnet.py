@@ -166,6 +166,9 @@ class SitNet(DeepHashingMethod):
     """
 
     method_name: ClassVar[str] = "sitnet"
+    # Class-name vectors (semantics=word-vectors, or auto without attributes) come from the
+    # core's text encoder: --encoder reaches the method and the record names the encoder.
+    uses_text_encoder: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashingMethod.default_options,
         "semantics": "class-names",
