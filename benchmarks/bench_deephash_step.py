@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import resource
 import sys
 import time
 from pathlib import Path
@@ -29,11 +28,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.step_timing import (  # noqa: E402
+    peak_memory_mb,
+    reset_peak_memory,
+    supervised_step,
+    time_steps,
+)
 from plugins.deep.engine import Batch, autocast  # noqa: E402
 from zshbench.datasets.base import ArrayImageSource  # noqa: E402
 from zshbench.method import ImageView, RunContext  # noqa: E402
@@ -71,25 +74,6 @@ def build(name: str, scale: str, bits: int, images: int, device: str):
     network, _ = method.build_network(settings, data, context)
     objective = method.build_objective(network.to(device), settings, data, images)
     return method, network, objective.to(device), settings
-
-
-def peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def timed(step, steps: int, warmup: int, device: str) -> float:
-    for _ in range(warmup):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / steps
 
 
 def prime_codes(objective, images: int, classes: int, bits: int, device: str) -> None:
@@ -131,9 +115,8 @@ def bench(name: str, args, device: str, amp: bool):
         loss.backward()
         optimizer.step()
 
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    seconds = timed(step, args.steps, args.warmup, device)
+    reset_peak_memory(device)
+    seconds = time_steps(step, args.steps, args.warmup, device)
     return batch, seconds, peak_memory_mb(device), update
 
 
@@ -142,22 +125,11 @@ def bench_supervised(args, device: str, amp: bool):
     batch = args.batch or batch
     _, network, _, settings = build("dch", args.scale, args.bits, args.images, device)
     size = int(settings["img_size"])
-    encoder = network.encoder.train()
-    head = nn.Linear(encoder.embed_dim, classes).to(device)
-    optimizer = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), 1e-4)
     x = torch.randn(batch, 3, size, size, device=device)
     labels = torch.randint(0, classes, (batch,), device=device)
-
-    def step():
-        with autocast(device, amp):
-            loss = F.cross_entropy(head(encoder.forward_features(x).mean(1)).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    return batch, timed(step, args.steps, args.warmup, device), peak_memory_mb(device), None
+    step = supervised_step(network.encoder.train(), classes, x, labels, amp)
+    reset_peak_memory(device)
+    return batch, time_steps(step, args.steps, args.warmup, device), peak_memory_mb(device), None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,6 @@ a result). A failing method prints its error and the others go on. Nothing is as
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.step_timing import peak_memory_mb, reset_peak_memory  # noqa: E402
 from zshbench.datasets.base import ArrayImageSource  # noqa: E402
 from zshbench.evaluation import evaluate  # noqa: E402
 from zshbench.method import ImageView, RunContext, TrainData  # noqa: E402
@@ -87,12 +87,6 @@ def random_detector(folder: Path) -> Path:
     return path
 
 
-def peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def one_method(name, spec, args, data, test, context, detector: Path | None) -> dict:
     options = {"scale": "paper", "pretrained": False, "selection": "none", "epochs": 1}
     if args.model:
@@ -107,9 +101,7 @@ def one_method(name, spec, args, data, test, context, detector: Path | None) -> 
     if "semantics" in cls.default_options:  # class vectors: the attribute matrix, no names
         options["semantics"] = "attributes"
     method = cls(args.bits, **options)
-    if context.device.startswith("cuda"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+    reset_peak_memory(context.device)
     started = time.perf_counter()
     method.fit(data, context)
     fit_s = time.perf_counter() - started

@@ -20,17 +20,19 @@ Numbers vary with the machine and its load; nothing here is asserted.
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.step_timing import (  # noqa: E402
+    peak_memory_mb,
+    reset_peak_memory,
+    supervised_step,
+    time_steps,
+)
 from plugins.deep.backbones import build_backbone  # noqa: E402
 from plugins.deep.engine import autocast  # noqa: E402
 from plugins.razh import config as razh_config  # noqa: E402
@@ -67,25 +69,6 @@ def build(scale: str, dataset: str, native: int, bits: int, classes: int, attrib
     return net, settings
 
 
-def peak_memory_mb(device: str) -> float:
-    if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def time_steps(step, steps: int, warmup: int, device: str) -> float:
-    for _ in range(warmup):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / steps
-
-
 def bench_geometry(
     scale: str,
     dataset: str,
@@ -116,23 +99,11 @@ def bench_geometry(
         loss.backward()
         optimizer.step()
 
-    head = nn.Linear(net.encoder.embed_dim, classes).to(device)
-    plain_optimizer = torch.optim.AdamW(
-        list(net.encoder.parameters()) + list(head.parameters()), lr=1e-4
-    )
-
-    def supervised_step():
-        with autocast(device, amp):
-            logits = head(net.encoder.forward_features(images).mean(1))
-            loss = F.cross_entropy(logits.float(), labels)
-        plain_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        plain_optimizer.step()
+    supervised = supervised_step(net.encoder, classes, images, labels, amp)
 
     results = []
-    for name, step in (("supervised ViT", supervised_step), ("RAZH (Eq. 16)", razh_step)):
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
+    for name, step in (("supervised ViT", supervised), ("RAZH (Eq. 16)", razh_step)):
+        reset_peak_memory(device)
         seconds = time_steps(step, steps, warmup, device)
         results.append((name, seconds, peak_memory_mb(device)))
     return results

@@ -73,3 +73,26 @@ def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
     output = capsys.readouterr().out
     assert status == 0, output
     assert "variance captured within 1e-4 of the exact PCA: yes" in output
+
+
+def test_bench_paper_epoch_trains_each_method_and_reports_a_failing_one(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real one-epoch fit, encoding and evaluation per method (a small ViT at 224 px); a method
+    that fails (DRMH without its detector file) gets its error row and the others go on."""
+    import pandas as pd
+
+    table = tmp_path / "epoch.csv"
+    status = _load("bench_paper_epoch").main([
+        "--device", "cpu", "--methods", "dsh,drmh,csq", "--classes", "3", "--per-class", "2",
+        "--side", "32", "--model", "vit_tiny_patch16_224", "--bits", "16",
+        "--detector-weights", str(tmp_path / "missing.pt"), "--csv", str(table),
+    ])  # fmt: skip
+    output = capsys.readouterr().out
+    assert status == 0, output
+    rows = pd.read_csv(table).set_index("method")
+    assert list(rows.index) == ["dsh", "drmh", "csq"]
+    assert "missing.pt" in rows.loc["drmh", "error"]
+    for name in ("dsh", "csq"):
+        assert rows.loc[name, "img_s"] > 0 and rows.loc[name, "batch"] == 16
+        assert 0.0 <= rows.loc[name, "map"] <= 1.0 and rows.loc[name, "peak_mb"] > 0

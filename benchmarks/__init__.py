@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (scripts; not part of the installed package)."""
