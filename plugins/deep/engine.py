@@ -234,12 +234,12 @@ def _epoch_accuracy(stats: EpochStats, session: Session, context: RunContext) ->
     "acc" (its classifier's, averaged over the epoch's batches) or, for an objective without
     one, :func:`training_accuracy` of the network as it stands (rank 0 measures it)."""
     accuracy = stats.losses.get("acc")
-    if accuracy is None:
-        if stats.train_accuracy is None:
-            measured = training_accuracy(session)[0] if context.rank == 0 else 0.0
-            stats.train_accuracy = _broadcast_float(measured, context)
-        accuracy = stats.train_accuracy
-    return _broadcast_float(float(accuracy), context)
+    if accuracy is not None:  # each rank averaged its own batches: rank 0's figure decides
+        return _broadcast_float(float(accuracy), context)
+    if stats.train_accuracy is None:  # measured once per epoch, already the same on every rank
+        measured = training_accuracy(session)[0] if context.rank == 0 else 0.0
+        stats.train_accuracy = _broadcast_float(measured, context)
+    return stats.train_accuracy
 
 
 def _comm_device(context: RunContext) -> str:
