@@ -75,7 +75,7 @@ def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "variance captured within 1e-4 of the exact PCA: yes" in output
 
 
-def test_bench_paper_epoch_trains_each_method_and_reports_a_failing_one(
+def test_bench_epoch_trains_each_method_and_reports_a_failing_one(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A real one-epoch fit, encoding and evaluation per method (a small ViT at 224 px); a method
@@ -83,7 +83,7 @@ def test_bench_paper_epoch_trains_each_method_and_reports_a_failing_one(
     import pandas as pd
 
     table = tmp_path / "epoch.csv"
-    status = _load("bench_paper_epoch").main([
+    status = _load("bench_epoch").main([
         "--device", "cpu", "--methods", "dsh,drmh,csq", "--classes", "3", "--per-class", "2",
         "--side", "32", "--model", "vit_tiny_patch16_224", "--bits", "16",
         "--detector-weights", str(tmp_path / "missing.pt"), "--csv", str(table),
@@ -96,3 +96,19 @@ def test_bench_paper_epoch_trains_each_method_and_reports_a_failing_one(
     for name in ("dsh", "csq"):
         assert rows.loc[name, "img_s"] > 0 and rows.loc[name, "batch"] == 16
         assert 0.0 <= rows.loc[name, "map"] <= 1.0 and rows.loc[name, "peak_mb"] > 0
+
+
+def test_bench_epoch_at_cpu_scale_is_digits_shaped(tmp_path, capsys) -> None:
+    import pandas as pd
+
+    table = tmp_path / "epoch.csv"
+    status = _load("bench_epoch").main(
+        ["--scale", "cpu", "--methods", "razh,ddsh", "--per-class", "6", "--epochs", "2",
+         "--bits", "16", "--csv", str(table)]
+    )  # fmt: skip
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "2 epoch(s) of 48 digits-shaped images of 8 classes at 8 px" in output
+    rows = pd.read_csv(table).set_index("method")
+    assert rows.loc["razh", "warmup_s"] > 0  # its reconstruction warm-up ran
+    assert rows.loc["ddsh", "loss"] > 0 and rows.loc["razh", "batch"] == 32

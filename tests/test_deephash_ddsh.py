@@ -215,3 +215,11 @@ def test_ddsh_end_to_end_on_digits(tmp_path):
     assert {"loss", "fit"} <= set(training["final_losses"])
     assert training["train_accuracy_by"] == "nearest class-centre code"
     assert record["config"]["sample_columns"] == 100 <= DIGITS_TRAIN
+
+
+def test_a_training_set_no_larger_than_sample_columns_still_trains_the_network():
+    """With |Ω| = n, Γ is empty and every step's loss is 0: Ω takes at most half the images."""
+    easy = easy_set()  # 160 training images
+    method = ddsh.DDSH(16, sample_columns=500, **{**EASY_TRAINING, "epochs": 1})
+    method.fit(easy.train, RunContext(seed=0))
+    assert method.training_["final_losses"]["loss"] > 0

@@ -24,7 +24,8 @@ Choices the paper leaves open, as the authors' code makes them (or, where marked
   "soft" similarity, :func:`plugins.deephash.label_similarity.balanced_similarity`;
   ``balance=false`` gives the paper's ±1).
 * |Ω| = 100 and three rounds of (discrete step, pass over Γ) per sampled Ω (the code's
-  ``sample_column`` and ``iters``); one engine epoch is one round.
+  ``sample_column`` and ``iters``); one engine epoch is one round. |Ω| is at most half the
+  training set, so that Γ is never empty (our choice; the authors' sets are far larger).
 * The binary quadratic programme is NP-hard; the code solves a balanced-partition relaxation. We
   use greedy coordinate descent from the Γ-only optimum sgn(−p) (:func:`solve_binary_quadratic`),
   which never increases the objective and ends in a 1-flip local minimum (our choice).
@@ -160,7 +161,9 @@ class DDSHObjective(Objective):
 
     def _sample(self, session: Session, epoch: int) -> None:
         n = len(session.labels)
-        m = min(self.sample_columns, n)
+        # Ω never takes more than half the training set: with |Ω| ≥ n, Γ would be empty and
+        # the network would never train (a small training set, or a large sample_columns).
+        m = max(1, min(self.sample_columns, n // 2))
         generator = torch.Generator().manual_seed(session.context.seed * 1_000_003 + epoch)
         self.omega = torch.randperm(n, generator=generator)[:m]
         rows = label_rows(session.labels, int(session.labels.max()) + 1)
