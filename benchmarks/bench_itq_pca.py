@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-import plugins.itq as itq_module
-from plugins.itq import ITQ
+import plugins.linear.itq as itq_module
+from plugins.linear.itq import ITQ
 from zshbench.datasets.base import ArrayImageSource
 from zshbench.features import fit_pca
 from zshbench.method import ImageView, RunContext, TrainData

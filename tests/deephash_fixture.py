@@ -175,7 +175,7 @@ def retrieval_map(method, easy: EasySet, seed: int = 0) -> float:
 
 def lsh_map(easy: EasySet, bits: int = 16, seed: int = 0) -> float:
     """LSH on raw pixels, the yardstick on the same task."""
-    from plugins.lsh import LSH
+    from plugins.linear.lsh import LSH
 
     return retrieval_map(LSH(bits), easy, seed)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.cnn_extractor import SeenClassCNNExtractor, stage_count
+from plugins.features.cnn_extractor import SeenClassCNNExtractor, stage_count
 from zshbench.datasets.base import ArrayImageSource
 from zshbench.method import ImageView, Progress, RunContext
 from zshbench.plugin_manager import load_plugins

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from plugins.discrete_solvers import (
+from plugins.linear.common.discrete_solvers import (
     balanced_orthogonal,
     dcc,
     dcc_objective,

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from plugins.encoders import HashingEncoder, VectorsFileEncoder, words_of
+from plugins.features.text_encoders import HashingEncoder, VectorsFileEncoder, words_of
 from zshbench.encoders import encode_texts, make_encoder
 from zshbench.errors import ZshbenchError
 from zshbench.plugin_manager import load_plugins

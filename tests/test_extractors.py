@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
-from plugins.extractors import PixelExtractor
+from plugins.features.image_extractors import PixelExtractor
 from zshbench.datasets.base import ArrayImageSource, ImageSource
 from zshbench.errors import ZshbenchError
 from zshbench.features import make_extractor
@@ -197,7 +197,7 @@ def test_timm_missing_weights_file(tmp_path):
 def test_timm_untrained_warns_and_is_seeded():
     images = random_images(3)
     with pytest.warns(UserWarning, match="untrained"):
-        import plugins.extractors as module
+        import plugins.features.image_extractors as module
 
         module._WARNED_UNTRAINED.discard(TINY_VIT)
         first = timm_extractor().transform(view_of(images), RunContext(seed=4))
@@ -236,7 +236,7 @@ def test_timm_unknown_model_is_a_clear_error():
 
 def test_linear_method_on_timm_features(tmp_path):
     """ITQ hashes timm features end to end through the extractor options."""
-    from plugins.itq import ITQ
+    from plugins.linear.itq import ITQ
     from zshbench.method import TrainData
 
     original = tiny_vit(seed=3)
@@ -297,7 +297,7 @@ def test_timm_crop_pct_is_timms_resize_then_centre_crop(tmp_path):
 )
 def test_a_corrupt_safetensors_file_is_one_line(tmp_path, content):
     """Issue 10, item 7: a SafetensorError traceback, where torch.load was already wrapped."""
-    from plugins.extractors import read_state_dict
+    from plugins.features.timm_models import read_state_dict
 
     path = tmp_path / "bad.safetensors"
     path.write_bytes(content)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-import plugins.itq as itq_module
-from plugins.itq import ITQ
+import plugins.linear.itq as itq_module
+from plugins.linear.itq import ITQ
 from zshbench.datasets.base import ArrayImageSource
 from zshbench.evaluation.metrics import mean_average_precision
 from zshbench.features import fit_pca

@@ -21,7 +21,7 @@ from cli_runner import run_zshbench
 from loopback import LoopbackServer
 from test_datasets_cifar10 import make_cifar
 
-from plugins.extractors import create_timm_model, weights_only_loads
+from plugins.features.timm_models import create_timm_model, weights_only_loads
 from zshbench.errors import ZshbenchError
 
 MODEL = "test_vit.r160_in1k"  # timm's smallest pretrained ViT (0.3 M parameters)

@@ -29,7 +29,7 @@ def test_every_linear_method_of_table_ii_is_registered_with_its_citation():
 
 
 def test_method_spec_new_fields_are_optional():
-    spec = MethodSpec("x", "plugins.lsh:LSH", "summary", "deep")
+    spec = MethodSpec("x", "plugins.linear.lsh:LSH", "summary", "deep")
     assert spec.citation == "" and spec.zero_shot is False
 
 

@@ -9,12 +9,12 @@ import pytest
 from linear_fixture import make_fixture, unseen_map
 from sklearn.linear_model import Ridge
 
-from plugins.aszh import ASZH
-from plugins.fssh import FSSH, similarity_term
-from plugins.kernel_hashing import RBFAnchorMap
-from plugins.sash import SASH, adaptive_similarity_step, feature_class_similarity
-from plugins.scdh import SCDH, pairwise_loss
-from plugins.sdh import SDH, sdh_steps
+from plugins.linear.aszh import ASZH
+from plugins.linear.common.kernel_hashing import RBFAnchorMap
+from plugins.linear.fssh import FSSH, similarity_term
+from plugins.linear.sash import SASH, adaptive_similarity_step, feature_class_similarity
+from plugins.linear.scdh import SCDH, pairwise_loss
+from plugins.linear.sdh import SDH, sdh_steps
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext
 
@@ -269,7 +269,7 @@ def test_sash_objective_with_its_similarity_term_never_increases(fixture, kernel
 
 @pytest.mark.parametrize("cls", [SDH, FSSH, SCDH, ASZH, SASH])
 def test_beats_lsh_on_unseen_classes_of_a_separable_fixture(fixture, cls):
-    from plugins.lsh import LSH
+    from plugins.linear.lsh import LSH
 
     lsh = np.mean([unseen_map(LSH(16), fixture, seed) for seed in (0, 1)])
     score = np.mean([unseen_map(cls(16), fixture, seed) for seed in (0, 1)])

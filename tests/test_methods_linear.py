@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from plugins.itq import ITQ, itq_rotation
-from plugins.lsh import LSH
-from plugins.sh import SH, spectral_modes
+from plugins.linear.itq import ITQ, itq_rotation
+from plugins.linear.lsh import LSH
+from plugins.linear.sh import SH, spectral_modes
 from zshbench.datasets.base import ArrayImageSource
 from zshbench.errors import ZshbenchError
 from zshbench.method import ImageView, RunContext, TrainData

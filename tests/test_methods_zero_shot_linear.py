@@ -10,12 +10,12 @@ import scipy.sparse
 from linear_fixture import make_fixture, unseen_map
 from scipy.linalg import orthogonal_procrustes
 
-from plugins.ah import AH
-from plugins.class_semantics import class_semantic_vectors, readable_class_name
-from plugins.kernel_hashing import RBFAnchorMap, ridge_for
-from plugins.knn_graph import knn_laplacian
-from plugins.opzh import OPZH, update_class_codes
-from plugins.tsk import TSK
+from plugins.features.class_semantics import class_semantic_vectors, readable_class_name
+from plugins.linear.ah import AH
+from plugins.linear.common.kernel_hashing import RBFAnchorMap, ridge_for
+from plugins.linear.common.knn_graph import knn_laplacian
+from plugins.linear.opzh import OPZH, update_class_codes
+from plugins.linear.tsk import TSK
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext
 
@@ -233,7 +233,7 @@ def test_opzh_objective_never_increases(fixture, phi):
     [(TSK, {"semantics": "attributes"}), (AH, {}), (OPZH, {})],
 )
 def test_beats_lsh_on_unseen_classes_of_a_separable_fixture(fixture, cls, options):
-    from plugins.lsh import LSH
+    from plugins.linear.lsh import LSH
 
     lsh = np.mean([unseen_map(LSH(16), fixture, seed) for seed in (0, 1)])
     score = np.mean([unseen_map(cls(16, **options), fixture, seed) for seed in (0, 1)])

@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from plugins.encoders import HashingEncoder
-from plugins.extractors import PixelExtractor, TimmExtractor
-from plugins.itq import ITQ
-from plugins.lsh import LSH
-from plugins.sh import SH
+from plugins.features.image_extractors import PixelExtractor, TimmExtractor
+from plugins.features.text_encoders import HashingEncoder
+from plugins.linear.itq import ITQ
+from plugins.linear.lsh import LSH
+from plugins.linear.sh import SH
 from zshbench.errors import ZshbenchError
 from zshbench.options import Option, check_options, describe_options, kind_of
 

@@ -48,7 +48,10 @@ from zshbench.registry import MethodSpec
 
 @hookimpl
 def zshbench_register_methods():
-    return [MethodSpec("itq", "plugins.itq:ITQ"), MethodSpec("my-lsh", "plugins.lsh:LSH")]
+    return [
+        MethodSpec("itq", "plugins.linear.itq:ITQ"),
+        MethodSpec("my-lsh", "plugins.linear.lsh:LSH"),
+    ]
 """
 
 PLUGINS = {

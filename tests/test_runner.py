@@ -173,7 +173,7 @@ def more_plugins(use_test_methods):
         MethodSpec("spy", Spy),
         MethodSpec("counting", Counting),
         MethodSpec("texts", ReadsTexts),
-        MethodSpec("lsh", "plugins.lsh:LSH"),
+        MethodSpec("lsh", "plugins.linear.lsh:LSH"),
     )
 
 

@@ -110,7 +110,7 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
     """
     from timm.data import resolve_model_data_config
 
-    from plugins.extractors import create_timm_model, load_backbone_weights
+    from plugins.features.timm_models import create_timm_model, load_backbone_weights
 
     name = str(settings["model"])
     stem = settings.get("stem") or "patch"

@@ -27,12 +27,12 @@ def images_to_uint8(images: Sequence[np.ndarray], size: int) -> torch.Tensor:
     """(N, 3, size, size) uint8 of (H, W, C) images: alpha dropped, gray → RGB, resized."""
     from PIL import Image
 
-    from plugins.extractors import _drop_alpha, _resize
+    from plugins.features.image_ops import drop_alpha, resize
 
     out = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for i, image in enumerate(images):
-        image = _drop_alpha(np.asarray(image))
-        image = _resize(image, (size, size), Image.Resampling.BICUBIC)
+        image = drop_alpha(np.asarray(image))
+        image = resize(image, (size, size), Image.Resampling.BICUBIC)
         out[i] = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 

@@ -8,7 +8,8 @@ restated in two public sources we could read, and both agree:
 (i) reading notes of the paper, which give its core as min ‖BZᵀ − rS‖² + α‖B − Z‖² over
 binary B and continuous Z with 1ᵀZ = 0, ZᵀZ = nI (balanced, decorrelated), with the B-step
 B = sgn((rS + αI)Z), and its kernel version SCDH_K on a centred kernel matrix; (ii) the model
-of ASZH (Shi et al., TKDE 2023, :mod:`plugins.aszh`), which is built on SCDH and adds only the
+of ASZH (Shi et al., TKDE 2023, :mod:`plugins.linear.aszh`), which is built on SCDH and adds only
+the
 label regression and the asymmetric S, Eq. (9) there. We implement SCDH_K as (ii) without
 ASZH's additions (row-per-image notation)::
 
@@ -44,8 +45,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.discrete_solvers import balanced_orthogonal, signs
-from plugins.kernel_hashing import KernelHashingMethod, one_hot, positive_float, positive_int
+from plugins.linear.common.discrete_solvers import balanced_orthogonal, signs
+from plugins.linear.common.kernel_hashing import (
+    KernelHashingMethod,
+    one_hot,
+    positive_float,
+    positive_int,
+)
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -61,7 +67,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "scdh",
-            "plugins.scdh:SCDH",
+            "plugins.linear.scdh:SCDH",
             summary="Strongly Constrained Discrete Hashing: balanced, uncorrelated (Chen et al.)",
             family="linear",
             citation=CITATION,

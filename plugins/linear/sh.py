@@ -49,7 +49,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "sh",
-            "plugins.sh:SH",
+            "plugins.linear.sh:SH",
             summary="Spectral Hashing: PCA + analytical eigenfunctions (Weiss et al., NIPS 2008)",
             family="linear",
             citation=("Y. Weiss, A. Torralba and R. Fergus. Spectral Hashing. NIPS 2008"),

@@ -44,7 +44,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "itq",
-            "plugins.itq:ITQ",
+            "plugins.linear.itq:ITQ",
             summary="PCA + iterative quantisation rotation (Gong & Lazebnik, CVPR 2011)",
             family="linear",
             citation=(

@@ -37,8 +37,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.class_semantics import class_semantic_vectors
-from plugins.kernel_hashing import KernelHashingMethod, one_hot, positive_float, positive_int
+from plugins.features.class_semantics import class_semantic_vectors
+from plugins.linear.common.kernel_hashing import (
+    KernelHashingMethod,
+    one_hot,
+    positive_float,
+    positive_int,
+)
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -54,7 +59,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "opzh",
-            "plugins.opzh:OPZH",
+            "plugins.linear.opzh:OPZH",
             summary="Zero-shot hashing with orthogonal class codes (Zhang et al.; reconstructed)",
             family="linear",
             citation=CITATION,

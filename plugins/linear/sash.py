@@ -7,7 +7,7 @@ RECONSTRUCTED, NOT VERIFIED. Neither the paper nor code or notes of it were reac
 machines. What we had: its title and venue, and the RAZH paper's summary (Sec. II): SASH "uses
 a similarity matrix as its optimization objective to determine the relevance of labels by
 maintaining the spatial consistency of the features and labels". The same authors' later ASZH
-(:mod:`plugins.aszh`) is built on the SCDH model, so we build SASH on it too and make the
+(:mod:`plugins.linear.aszh`) is built on the SCDH model, so we build SASH on it too and make the
 similarity matrix adaptive (row-per-image notation; S = Y A Yᵀ with A the c × c class
 similarity, the "relevance of labels")::
 
@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.kernel_hashing import positive_float
-from plugins.scdh import SCDH, ConstrainedState
+from plugins.linear.common.kernel_hashing import positive_float
+from plugins.linear.scdh import SCDH, ConstrainedState
 from zshbench.hookspecs import hookimpl
 from zshbench.method import TrainData
 from zshbench.registry import MethodSpec
@@ -49,7 +49,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "sash",
-            "plugins.sash:SASH",
+            "plugins.linear.sash:SASH",
             summary="Supervised adaptive similarity matrix hashing (Shi et al.; reconstructed)",
             family="linear",
             citation=CITATION,

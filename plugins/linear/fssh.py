@@ -27,7 +27,7 @@ Gaussian), drawn from ``context.seed``; S scaled by r (the code loads a pre-comp
 could not inspect; r·S is the scale at which BBᵀ can match it). φᵀφ is singular when there are
 fewer training images than anchors (digits: 400 images), so a ridge ε‖W‖² with ε = 1e-6 ·
 trace(φᵀφ)/m is added and the W-step solved exactly as a two-sided system
-(:func:`plugins.discrete_solvers.solve_two_sided`).
+(:func:`plugins.linear.common.discrete_solvers.solve_two_sided`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.discrete_solvers import signs, solve_two_sided
-from plugins.kernel_hashing import KernelHashingMethod, one_hot, positive_float, positive_int
+from plugins.linear.common.discrete_solvers import signs, solve_two_sided
+from plugins.linear.common.kernel_hashing import (
+    KernelHashingMethod,
+    one_hot,
+    positive_float,
+    positive_int,
+)
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -53,7 +58,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "fssh",
-            "plugins.fssh:FSSH",
+            "plugins.linear.fssh:FSSH",
             summary="Fast Scalable Supervised Hashing: pairwise labels, no n×n matrix (Luo et al.)",
             family="linear",
             citation=CITATION,

@@ -14,14 +14,15 @@ solved by alternating three exact steps (Sec. 3.1-3.3):
 * B-step: with Q = Y Wᵀ + ν φ(X) P, min_B ‖B W‖² − 2 tr(BᵀQ) by discrete cyclic coordinate
   descent, one bit (column) at a time: b_k = sgn(q_k − B_{¬k} W_{¬k} w_kᵀ) (the paper's DCC).
 
-Hash function: h(x) = sgn(Pᵀ φ(x)), φ the RBF anchor map (:mod:`plugins.kernel_hashing`).
+Hash function: h(x) = sgn(Pᵀ φ(x)), φ the RBF anchor map
+(:mod:`plugins.linear.common.kernel_hashing`).
 
 Choices the paper leaves open (or fixes only for its own data), with our defaults: λ = 1 and
 ν = 1e-5 (the authors' demo); δ = 0.01, the F-step's ridge, which the paper's plain least
 squares lacks — it is written into the objective above so the alternation stays monotone;
 B initialised uniformly at random from ``context.seed`` (the authors' demo does the same);
 5 outer iterations and 5 DCC sweeps per B-step (the demo's ``maxItr`` and inner loop);
-m = 1000 anchors, RBF width by the rule in :mod:`plugins.kernel_hashing`.
+m = 1000 anchors, RBF width by the rule in :mod:`plugins.linear.common.kernel_hashing`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.discrete_solvers import dcc
-from plugins.kernel_hashing import KernelHashingMethod, one_hot, positive_float, positive_int
+from plugins.linear.common.discrete_solvers import dcc
+from plugins.linear.common.kernel_hashing import (
+    KernelHashingMethod,
+    one_hot,
+    positive_float,
+    positive_int,
+)
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -46,7 +52,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "sdh",
-            "plugins.sdh:SDH",
+            "plugins.linear.sdh:SDH",
             summary="Supervised Discrete Hashing: label regression + bit-wise DCC (Shen et al.)",
             family="linear",
             citation=CITATION,

@@ -14,7 +14,8 @@ Hamming distance of K such bits estimates the angle between x and y.
     b = sgn(Wᵀ x̃),  W ∈ R^{D×K}, W_ij ~ N(0, 1) drawn from ``context.seed``
 
 Nothing is learned but μ (and P); any number of bits works, also more than the feature size.
-Hand-rolled: it is three lines of numpy; PCA is scikit-learn's (see ``plugins.extractors``).
+Hand-rolled: it is three lines of numpy; PCA is scikit-learn's (see
+``plugins.features.image_extractors``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "lsh",
-            "plugins.lsh:LSH",
+            "plugins.linear.lsh:LSH",
             summary="Sign random projections of centred features (Charikar 2002)",
             family="linear",
             citation=(

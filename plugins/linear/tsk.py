@@ -15,7 +15,8 @@ row-per-image notation with Yₛ ∈ R^{n×s} the semantic vector of each image'
 (L: the Laplacian of a kNN graph of the visual features). Steps, in the code's order:
 
 * P = (φᵀφ + (ε/ν) I)⁻¹ φᵀ B;
-* B: one DCC sweep (:func:`plugins.discrete_solvers.dcc`) with H = WWᵀ, Q = Yₛ R Wᵀ + ν φP;
+* B: one DCC sweep (:func:`plugins.linear.common.discrete_solvers.dcc`) with H = WWᵀ, Q = Yₛ R Wᵀ
+  + ν φP;
 * R: with R square and orthogonal, ‖Yₛ R‖² and tr(Rᵀ Yₛᵀ L Yₛ R) = tr(Yₛᵀ L Yₛ) do not depend
   on R, so the R-step is the orthogonal Procrustes problem min ‖Yₛ R − BW‖ (scipy's
   ``orthogonal_procrustes``; the code reaches the same minimiser with a Stiefel-manifold
@@ -26,7 +27,7 @@ Note: for the same reason the δ-term is constant on the whole feasible set — 
 of the released algorithm — so we do not build the n × n graph; the objective here omits it.
 
 Hash function: h(x) = sgn(Pᵀ φ(x)) with φ the RBF anchor map plus a constant 1 (the code's
-bias column; :mod:`plugins.kernel_hashing`).
+bias column; :mod:`plugins.linear.common.kernel_hashing`).
 
 Choices, with our defaults: ν = 1e-5, λ = 1e-2, 10 iterations, 1000 anchors (the code's
 ``test.m``); ε = ν · 0.1 · n, the code's ε = 10³ν for its 10,000 training images kept in
@@ -45,9 +46,14 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
-from plugins.class_semantics import class_semantic_vectors
-from plugins.discrete_solvers import dcc
-from plugins.kernel_hashing import KernelHashingMethod, positive_float, positive_int, ridge_for
+from plugins.features.class_semantics import class_semantic_vectors
+from plugins.linear.common.discrete_solvers import dcc
+from plugins.linear.common.kernel_hashing import (
+    KernelHashingMethod,
+    positive_float,
+    positive_int,
+    ridge_for,
+)
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -63,7 +69,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "tsk",
-            "plugins.tsk:TSK",
+            "plugins.linear.tsk:TSK",
             summary="Zero-shot hashing via transferring supervised knowledge (Yang et al.)",
             family="linear",
             citation=CITATION,

@@ -38,17 +38,17 @@ def zshbench_register_encoders() -> list[EncoderSpec]:
     return [
         EncoderSpec(
             "minilm",
-            "plugins.encoders:MiniLMEncoder",
+            "plugins.features.text_encoders:MiniLMEncoder",
             summary="Packaged all-MiniLM-L6-v2 sentence encoder, offline (384-d, unit norm)",
         ),
         EncoderSpec(
             "vectors-file",
-            "plugins.encoders:VectorsFileEncoder",
+            "plugins.features.text_encoders:VectorsFileEncoder",
             summary="Your own vectors: a .npy aligned with the texts, or a GloVe text file",
         ),
         EncoderSpec(
             "hashing",
-            "plugins.encoders:HashingEncoder",
+            "plugins.features.text_encoders:HashingEncoder",
             summary="Hashed character 3-grams (lexical, not semantic; no model needed)",
         ),
     ]
@@ -66,7 +66,7 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _load_sentence_model(path: str, device: str) -> Any:
     """A SentenceTransformer from a local directory, with the Hugging Face hub offline."""
-    from .extractors import offline_hub
+    from .timm_models import offline_hub
 
     with offline_hub():  # set before the import too: huggingface_hub reads it then
         try:

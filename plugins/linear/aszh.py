@@ -14,7 +14,8 @@ classes apart instead of over-fitting the seen classes' similarities (the paper'
 ASZH uses only the seen classes' labels — no attributes or word vectors (the notes: "only
 class labels, no semantic or attribute information"); it is zero-shot by its training target.
 
-The model is SCDH's (:mod:`plugins.scdh`) plus the label regression γ‖YW − B‖² + μ‖W‖², and is
+The model is SCDH's (:mod:`plugins.linear.scdh`) plus the label regression γ‖YW − B‖² + μ‖W‖², and
+is
 solved by the same exact steps plus W = (YᵀY + (μ/γ) I)⁻¹ YᵀB.
 
 A consequence worth knowing (ours, not the paper's): with S = (r_s − r_d) YYᵀ + r_d 11ᵀ and the
@@ -33,8 +34,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.kernel_hashing import positive_float
-from plugins.scdh import SCDH, ConstrainedWeights, symmetric_class_similarity
+from plugins.linear.common.kernel_hashing import positive_float
+from plugins.linear.scdh import SCDH, ConstrainedWeights, symmetric_class_similarity
 from zshbench.errors import ZshbenchError
 from zshbench.hookspecs import hookimpl
 from zshbench.method import TrainData
@@ -51,7 +52,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "aszh",
-            "plugins.aszh:ASZH",
+            "plugins.linear.aszh:ASZH",
             summary="Zero-shot hashing with an asymmetric ratio similarity matrix (Shi et al.)",
             family="linear",
             citation=CITATION,

@@ -8,7 +8,7 @@ from our machines. Its abstract: "a multi-layer hierarchy for hashing, which ful
 attributes to model the relationships among visual features, binary codes and labels ... we
 deliberately preserve the nature of hash codes (i.e., discreteness and local structure)"; the
 RAZH paper (Sec. II) summarises it as an MLP-like transfer of attribute information from seen
-to unseen classes. The authors' group released TSK (:mod:`plugins.tsk`, same first-group
+to unseen classes. The authors' group released TSK (:mod:`plugins.linear.tsk`, same first-group
 authors) with the same ingredients, so we write the hierarchy features → codes → attributes →
 labels in TSK's discrete least-squares form (row-per-image notation; Y ∈ {0,1}^{n×c} labels,
 C ∈ R^{c×a} the seen classes' attribute vectors, U ∈ R^{r×a} codes-to-attributes)::
@@ -27,7 +27,8 @@ the codes were trained to predict. Steps, each exact (so the objective never inc
 * B: DCC with H = M Mᵀ + ρ U Uᵀ and Q = Y Mᵀ + ρ Y C Uᵀ + ν φP, where M = U Cᵀ.
 
 Hash function h(x) = sgn(Pᵀ φ(x)) on the RBF anchor map. Defaults (ours): ρ = 1, λ = 1,
-ν = 1e-5, ε = ν · 0.1 · n (TSK's rule, :func:`plugins.kernel_hashing.ridge_for`), δ = 1e-5
+ν = 1e-5, ε = ν · 0.1 · n (TSK's rule, :func:`plugins.linear.common.kernel_hashing.ridge_for`), δ
+= 1e-5
 (the graph term weighs like the data fit), kNN graph with
 k = 5 on φ, 10 iterations, one DCC sweep each, random initial B from ``context.seed``;
 ``semantics=auto`` (the data set's attributes; class-name word vectors where it has none).
@@ -39,16 +40,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from plugins.class_semantics import class_semantic_vectors
-from plugins.discrete_solvers import dcc, solve_two_sided
-from plugins.kernel_hashing import (
+from plugins.features.class_semantics import class_semantic_vectors
+from plugins.linear.common.discrete_solvers import dcc, solve_two_sided
+from plugins.linear.common.kernel_hashing import (
     KernelHashingMethod,
     one_hot,
     positive_float,
     positive_int,
     ridge_for,
 )
-from plugins.knn_graph import knn_laplacian
+from plugins.linear.common.knn_graph import knn_laplacian
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -64,7 +65,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             "ah",
-            "plugins.ah:AH",
+            "plugins.linear.ah:AH",
             summary="Attribute hashing: codes → attributes → labels (Xu et al.; reconstructed)",
             family="linear",
             citation=CITATION,

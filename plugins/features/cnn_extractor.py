@@ -58,7 +58,7 @@ def zshbench_register_extractors() -> list[ExtractorSpec]:
     return [
         ExtractorSpec(
             "cnn",
-            "plugins.cnn_extractor:SeenClassCNNExtractor",
+            "plugins.features.cnn_extractor:SeenClassCNNExtractor",
             summary="Small CNN trained on the seen training images' classes (cached per split)",
         )
     ]
