@@ -29,6 +29,7 @@ from .errors import DatasetError, ZshbenchError
 from .method import ImageView, TrainData, ValidationTask
 
 STANDARD_MARKER = ["standard"]
+XLSA17_MARKER = ["xlsa17"]  # a named split read from the user's xlsa17 files
 
 RETRIEVAL_PROTOCOLS: tuple[str, ...] = ("unseen@all", "unseen@unseen", "seen@seen", "seen@all")
 DEFAULT_RETRIEVAL = "unseen@all"
@@ -160,6 +161,10 @@ def _unseen_for(
             if not imageset.standard_unseen_classes:
                 raise DatasetError(f"{imageset.name} ships no standard seen/unseen split")
             names = imageset.standard_unseen_classes
+        elif names == XLSA17_MARKER:
+            from .datasets.xlsa17 import proposed_unseen_classes
+
+            names = proposed_unseen_classes(imageset.name)
     else:
         known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
         raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"Known: {known}.")
