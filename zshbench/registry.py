@@ -167,6 +167,24 @@ class StudySpec:
     summary: str = ""
 
 
+@dataclass(frozen=True)
+class ReferenceFiguresSpec:
+    """Published figures for data sets (``zshbench report --paper`` shows them beside yours).
+
+    ``figures`` is a ``"package:file.csv"`` resource shipped by the plugin, with the columns
+    ``dataset``, ``method``, ``bits`` and ``value`` (in percent), and optionally ``split``
+    (the split the figure was measured on; blank or absent: the data set's default split);
+    ``metric`` names what ``value`` is (``"mAP@5000"``), and ``citation`` where it is published.
+    """
+
+    name: str
+    title: str
+    figures: str
+    citation: str = ""
+    metric: str = "mAP@5000"
+    summary: str = ""
+
+
 T = TypeVar("T")
 
 

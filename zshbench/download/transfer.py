@@ -1,375 +1,40 @@
-"""``zshbench download``: a data set's published files, checksummed, resumable, unpacked atomically.
+"""Fetching one published file: streamed, hashed as it arrives, resumed, retried, verified.
 
-A data set's TOML entry (or a user's own data-set file) may carry a ``[download]`` table::
-
-    [download]
-    check = ["cifar-10-batches-py/data_batch_1", ...]   # what exists once it is complete
-
-    [[download.files]]
-    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-    size = 170498071                                  # bytes (optional)
-    md5 = "c58f30108f718f92721af3b95e74349a"          # or sha256 = "..."
-    unpack = "tar"                                    # tar, zip or none (default: by suffix)
-
-How a download goes, and why:
-
-* each file streams into ``<root>/<file>.part`` (1 MiB chunks, hashed as they arrive, so memory
-  stays flat and nothing is read twice); a dropped connection is resumed with an HTTP ``Range``
-  request, in the same call (``retries``) or by running the command again;
-* the checksum is compared before anything is unpacked; a mismatch moves the download aside as
-  ``<file>.mismatch``, touches nothing else, and says expected vs got;
-* archives are unpacked into a temporary folder inside the root (:mod:`zshbench.archives`
-  refuses unsafe members), the ``check`` paths are confirmed there, and only then is each
-  top-level entry renamed into the root; an existing entry is never overwritten;
-* a finished download leaves ``<root>/.zshbench/download-<name>.json``; a second call finds the
-  ``check`` paths present and does nothing.
-
-Files whose publisher gives no checksum must say so (``unverified = "why"``) and are fetched
-only with ``allow_unverified`` (``--allow-unverified``): their sha256 is then printed and
-recorded, so it can be pinned. The client is the standard library's :mod:`urllib` (redirects,
-proxies from the environment and HTTPS come with it; no extra dependency).
+Each file streams into ``<root>/<file>.part`` in 1 MiB chunks, hashed as they arrive, so memory
+stays flat and nothing is read twice. A dropped connection, a timeout or a 5xx is resumed with
+an HTTP ``Range`` request, in the same call (``retries``, with a doubling wait) or by running
+the command again. The checksum is compared before anything is unpacked: a mismatch moves the
+download aside as ``<file>.mismatch``, touches nothing else, and says expected vs got. The
+client is the standard library's :mod:`urllib` (redirects, proxies from the environment and
+HTTPS come with it; no extra dependency).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
-import errno
 import hashlib
 import http.client
-import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from . import __version__
-from .archives import DEFAULT_MAX_MEMBERS, remove_tree, unpack
-from .datasets import DATA_ROOT_ENV, command_with_root, data_home
-from .datasets import download_command as dataset_download_command
-from .errors import DatasetError, ZshbenchError
+from .. import __version__
+from ..errors import DatasetError, ZshbenchError
+from .tables import RemoteFile
 
-#: Where downloads go when neither --root, the data set's own variable nor $ZSHBENCH_DATA_ROOT
-#: says otherwise (beside ~/.cache/huggingface and ~/.cache/torch, where weights go).
-META_FOLDER = ".zshbench"
 CHUNK = 1 << 20
-CHECKSUMS = {"md5": 32, "sha256": 64}
-UNPACK_KINDS = ("tar", "zip", "none")
-_SUFFIX_KINDS = (
-    (".tar.gz", "tar"),
-    (".tgz", "tar"),
-    (".tar.bz2", "tar"),
-    (".tbz2", "tar"),
-    (".tar.xz", "tar"),
-    (".txz", "tar"),
-    (".tar", "tar"),
-    (".zip", "zip"),
-)
-_FILE_KEYS = (
-    "url",
-    "filename",
-    "size",
-    "md5",
-    "sha256",
-    "unverified",
-    "unpack",
-    "include",
-    "max_members",
-    "max_unpacked_bytes",
-)
-_HEX = re.compile(r"^[0-9a-f]+$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _WHOLE_RANGE = re.compile(r"^bytes \*/(\d+)$")  # a 416's answer: the file's length
 
 
-# --------------------------------------------------------------------------------------------
-# The [download] table
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One published file: where it is, how big, its checksum, and how to unpack it."""
-
-    url: str
-    filename: str
-    unpack: str = "none"
-    size: int | None = None
-    md5: str | None = None
-    sha256: str | None = None
-    unverified: str = ""  # why no checksum is known (then --allow-unverified is needed)
-    include: tuple[str, ...] = ()  # fnmatch patterns of members to keep (all when empty)
-    max_members: int | None = None
-    max_unpacked_bytes: int | None = None
-
-    @property
-    def checksums(self) -> dict[str, str]:
-        """The declared checksums by algorithm name (empty for an unverified file)."""
-        pairs = (("md5", self.md5), ("sha256", self.sha256))
-        return {name: value for name, value in pairs if value}
-
-
-@dataclass(frozen=True)
-class DownloadSpec:
-    """A data set's ``[download]`` table: its files, and the paths that exist once complete."""
-
-    files: tuple[RemoteFile, ...]
-    check: tuple[str, ...]
-
-    @property
-    def size(self) -> int | None:
-        sizes = [f.size for f in self.files]
-        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
-
-
-def _bad(path: Path, key: str, problem: str) -> DatasetError:
-    return DatasetError(f"{path}: key '{key}' {problem}", "Fix the [download] table.")
-
-
-def _positive_int(path: Path, key: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise _bad(path, key, f"must be a whole number >= 1, not {value!r}")
-    return value
-
-
-def _relative(path: Path, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _bad(path, key, f"must be a relative path, not {value!r}")
-    pure = PurePosixPath(value.replace("\\", "/"))
-    if pure.is_absolute() or ".." in pure.parts or (len(value) > 1 and value[1] == ":"):
-        raise _bad(path, key, f"must be a path inside the data root, not {value!r}")
-    return str(pure)
-
-
-def default_filename(url: str) -> str:
-    """The last segment of the URL's path (``.../CUB_200_2011.tgz?download=1`` → the .tgz)."""
-    return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
-
-
-def unpack_kind(filename: str) -> str:
-    """tar / zip by the file's suffix, else none."""
-    lower = filename.lower()
-    for suffix, kind in _SUFFIX_KINDS:
-        if lower.endswith(suffix):
-            return kind
-    return "none"
-
-
-def _remote_file(path: Path, key: str, table: Any) -> RemoteFile:
-    if not isinstance(table, dict):
-        raise _bad(path, key, "must be a table ([[download.files]])")
-    for name in table:
-        if name not in _FILE_KEYS:
-            known = ", ".join(_FILE_KEYS)
-            raise _bad(path, f"{key}.{name}", f"is not a download field (known: {known})")
-    url = table.get("url")
-    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise _bad(path, f"{key}.url", f"must be an http:// or https:// address, not {url!r}")
-    filename = table.get("filename", default_filename(url))
-    if (
-        not isinstance(filename, str)
-        or not filename
-        or "/" in filename
-        or "\\" in filename
-        or filename.startswith(".")
-    ):
-        raise _bad(path, f"{key}.filename", f"must be a plain file name, not {filename!r}")
-    sums: dict[str, str] = {}
-    for algorithm, digits in CHECKSUMS.items():
-        if algorithm in table:
-            value = table[algorithm]
-            if not isinstance(value, str) or len(value) != digits or not _HEX.match(value.lower()):
-                raise _bad(path, f"{key}.{algorithm}", f"must be {digits} hexadecimal digits")
-            sums[algorithm] = value.lower()
-    unverified = table.get("unverified", "")
-    if not isinstance(unverified, str):
-        raise _bad(path, f"{key}.unverified", "must be a string saying why no checksum is known")
-    if not sums and not unverified.strip():
-        raise _bad(
-            path,
-            key,
-            "has no md5 or sha256: give the publisher's checksum, or say why there is none "
-            'with unverified = "..." (such files download only with --allow-unverified)',
-        )
-    if sums and unverified:
-        raise _bad(path, f"{key}.unverified", "cannot go with a checksum (drop one of them)")
-    kind = table.get("unpack", unpack_kind(filename))
-    if kind not in UNPACK_KINDS:
-        raise _bad(path, f"{key}.unpack", f"must be one of {', '.join(UNPACK_KINDS)}, not {kind!r}")
-    include = table.get("include", [])
-    if not isinstance(include, list) or not all(isinstance(p, str) and p for p in include):
-        raise _bad(path, f"{key}.include", "must be a list of member path patterns")
-    if include and kind == "none":
-        raise _bad(path, f"{key}.include", "needs an archive (unpack = tar or zip)")
-    size = table.get("size")
-    return RemoteFile(
-        url=url,
-        filename=filename,
-        unpack=kind,
-        size=None if size is None else _positive_int(path, f"{key}.size", size),
-        md5=sums.get("md5"),
-        sha256=sums.get("sha256"),
-        unverified=unverified.strip(),
-        include=tuple(include),
-        max_members=(
-            None
-            if "max_members" not in table
-            else _positive_int(path, f"{key}.max_members", table["max_members"])
-        ),
-        max_unpacked_bytes=(
-            None
-            if "max_unpacked_bytes" not in table
-            else _positive_int(path, f"{key}.max_unpacked_bytes", table["max_unpacked_bytes"])
-        ),
-    )
-
-
-def download_spec_from_mapping(table: Any, path: Path) -> DownloadSpec:
-    """A :class:`DownloadSpec` from a parsed ``[download]`` table, every key checked."""
-    if not isinstance(table, dict):
-        raise _bad(path, "download", "must be a table ([download])")
-    for key in table:
-        if key not in ("files", "check"):
-            raise _bad(path, f"download.{key}", "is not a [download] field (known: check, files)")
-    files = table.get("files")
-    if not isinstance(files, list) or not files:
-        raise _bad(path, "download.files", "must list at least one file ([[download.files]])")
-    parsed = tuple(_remote_file(path, f"download.files[{k}]", f) for k, f in enumerate(files))
-    names = [f.filename for f in parsed]
-    if len(set(names)) != len(names):
-        raise _bad(path, "download.files", "names the same file twice (give each a filename)")
-    check = table.get("check")
-    if not isinstance(check, list) or not check:
-        raise _bad(
-            path,
-            "download.check",
-            "must list the paths (relative to the data root) that exist once the download is "
-            "complete",
-        )
-    checks = tuple(_relative(path, f"download.check[{k}]", c) for k, c in enumerate(check))
-    return DownloadSpec(files=parsed, check=checks)
-
-
-class Downloadable(Protocol):
-    """What ``download`` needs: a data set spec, or a download-only resource (xlsa17)."""
-
-    name: str
-    download: DownloadSpec | None
-    obtain: str
-    root_env: str
-    default_root: str | None
-    source_file: str
-
-
-# --------------------------------------------------------------------------------------------
-# Where things go
-
-
-def download_root(target: Downloadable, root: str | os.PathLike[str] | None = None) -> Path:
-    """Where ``target`` is downloaded to: the same place ``resolve_root`` later looks first.
-
-    ``root`` (``--root``/``--data-root``), else the data set's own variable (e.g.
-    ``$ZSHBENCH_CUB_ROOT``), else ``$ZSHBENCH_DATA_ROOT/<name>``, else a user file's
-    ``default_root``, else ``~/.cache/zshbench/data/<name>``.
-    """
-    if root is not None and str(root) != "":
-        return Path(root).expanduser()
-    env = getattr(target, "root_env", "")
-    if env and os.environ.get(env):
-        return Path(os.environ[env]).expanduser()
-    if os.environ.get(DATA_ROOT_ENV):
-        return data_home() / target.name
-    if getattr(target, "default_root", None):
-        return Path(str(target.default_root)).expanduser()
-    return data_home() / target.name
-
-
-def download_command(target: Downloadable, root: str | os.PathLike[str] | None = None) -> str:
-    """The command that downloads ``target``: a download-only resource by its name, a data set
-    by name when it is registered, else by its file (:func:`zshbench.datasets.download_command`).
-    """
-    if isinstance(target, DownloadResource):
-        return command_with_root(f"zshbench download {target.name}", root)
-    return dataset_download_command(target, root)
-
-
-# --------------------------------------------------------------------------------------------
-# Download-only resources (files a data set's split needs, not a data set themselves)
-
-
-@dataclass(frozen=True)
-class DownloadResource:
-    """A download-only entry of ``datasets_registry/downloads/*.toml`` (e.g. xlsa17)."""
-
-    name: str
-    title: str
-    download: DownloadSpec
-    obtain: str = ""
-    citation: str = ""
-    root_env: str = ""
-    default_root: str | None = None
-    source_file: str = ""
-    embedded: bool = False
-
-
-def resource_from_toml(path: Path) -> DownloadResource:
-    """Read one download-only TOML file: name, title, obtain, citation and [download]."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise DatasetError(f"cannot read {path} ({error})") from None
-    known = ("name", "title", "obtain", "citation", "download")
-    for key in data:
-        if key not in known:
-            raise _bad(path, key, f"is not a field of a download entry (known: {', '.join(known)})")
-    for key in ("name", "title", "download"):
-        if key not in data:
-            raise _bad(path, key, "is missing")
-    return DownloadResource(
-        name=str(data["name"]),
-        title=str(data["title"]),
-        obtain=str(data.get("obtain", "")),
-        citation=str(data.get("citation", "")),
-        download=download_spec_from_mapping(data["download"], path),
-        source_file=str(path),
-    )
-
-
-def resources() -> dict[str, DownloadResource]:
-    """The download-only entries shipped in ``datasets_registry/downloads/``, by name."""
-    import datasets_registry
-
-    folder = Path(datasets_registry.__file__).resolve().parent / "downloads"
-    found = [resource_from_toml(path) for path in sorted(folder.glob("*.toml"))]
-    return {resource.name: resource for resource in found}
-
-
-def resolve_downloadable(name_or_path: str) -> Any:
-    """A registered data set or a .toml data-set file (as ``resolve_dataset``), or a shipped
-    download-only resource such as ``xlsa17``."""
-    from .datasets import resolve_dataset
-
-    extra = resources()
-    if name_or_path in extra:
-        return extra[name_or_path]
-    try:
-        return resolve_dataset(name_or_path)
-    except DatasetError as error:
-        if error.message.startswith("unknown data set") and extra:
-            error.hint = f"{error.hint} Download-only entries: {', '.join(sorted(extra))}."
-        raise
-
-
-# --------------------------------------------------------------------------------------------
 # Progress (rich: bytes, rate, ETA)
 
 
@@ -518,8 +183,20 @@ def _disk_full(where: Path, error: OSError) -> ZshbenchError:
     )
 
 
+def _check_room(file: RemoteFile, part: _Partial, total: int) -> None:
+    free = shutil.disk_usage(part.path.parent).free
+    if free < total - part.size:
+        raise ZshbenchError(
+            f"{part.path.parent} has {_human(free)} free, {file.filename} needs "
+            f"{_human(total - part.size)} more",
+            "Free some space or pass another --root",
+        )
+
+
 @dataclass
-class _Fetched:
+class Fetched:
+    """A file at its final name with the digests of its bytes."""
+
     file: RemoteFile
     path: Path
     digests: dict[str, str]
@@ -528,13 +205,16 @@ class _Fetched:
 
 
 @dataclass
-class _Fetcher:
+class Fetcher:
+    """Fetches published files one at a time (``retries`` resumes, a doubling wait between)."""
+
     reporter: Reporter
     retries: int = 3
     retry_wait: float = 2.0
     timeout: float = 60.0
 
-    def fetch(self, file: RemoteFile, root: Path) -> _Fetched:
+    def fetch(self, file: RemoteFile, root: Path) -> Fetched:
+        """``file`` verified at ``<root>/<filename>`` (downloaded, resumed, or already there)."""
         final = root / file.filename
         algorithms = list(file.checksums) or ["sha256"]
         if final.exists():
@@ -545,25 +225,7 @@ class _Fetcher:
         else:
             size = f" {_human(file.size)}" if file.size else ""
             self.reporter.log(f"{file.filename}: downloading{size} from {file.url}")
-        failures = 0
-        while file.size is None or part.size != file.size:  # a whole .part needs no request
-            try:
-                self._transfer(file, part)
-                break
-            except _Retry as reason:
-                failures += 1
-                if failures > self.retries:
-                    raise ZshbenchError(
-                        f"downloading {file.filename} failed ({reason}); {part.size:,} bytes are "
-                        f"kept in {part.path}",
-                        "Run the same command again to resume where it stopped",
-                    ) from None
-                wait = self.retry_wait * 2 ** (failures - 1)
-                self.reporter.log(
-                    f"{file.filename}: {reason}; resuming in {wait:g} s "
-                    f"(retry {failures} of {self.retries})"
-                )
-                time.sleep(wait)
+        self._with_retries(file, part)
         digests = part.hexdigests()
         if file.size is not None and part.size != file.size:
             problem = f"size {part.size:,} bytes, expected {file.size:,}"
@@ -579,9 +241,31 @@ class _Fetcher:
                 "fails again, check the [download] table against the publisher",
             )
         os.replace(part.path, final)
-        return _Fetched(file, final, digests, downloaded=True, size=part.size)
+        return Fetched(file, final, digests, downloaded=True, size=part.size)
 
-    def _existing(self, file: RemoteFile, final: Path, algorithms: list[str]) -> _Fetched:
+    def _with_retries(self, file: RemoteFile, part: _Partial) -> None:
+        """Transfer until the .part is whole, resuming after each failure worth a retry."""
+        failures = 0
+        while file.size is None or part.size != file.size:  # a whole .part needs no request
+            try:
+                self._transfer(file, part)
+                return
+            except _Retry as reason:
+                failures += 1
+                if failures > self.retries:
+                    raise ZshbenchError(
+                        f"downloading {file.filename} failed ({reason}); {part.size:,} bytes are "
+                        f"kept in {part.path}",
+                        "Run the same command again to resume where it stopped",
+                    ) from None
+                wait = self.retry_wait * 2 ** (failures - 1)
+                self.reporter.log(
+                    f"{file.filename}: {reason}; resuming in {wait:g} s "
+                    f"(retry {failures} of {self.retries})"
+                )
+                time.sleep(wait)
+
+    def _existing(self, file: RemoteFile, final: Path, algorithms: list[str]) -> Fetched:
         """A file already at the final name: used when it verifies, left alone when not."""
         self.reporter.log(f"{file.filename}: already at {final}; checking it")
         size = final.stat().st_size
@@ -596,7 +280,7 @@ class _Fetcher:
                 f"{final} is already there but does not match the [download] table ({problem})",
                 "It was left as it is: move it away and run again to download a fresh copy",
             )
-        return _Fetched(file, final, digests, downloaded=False, size=size)
+        return Fetched(file, final, digests, downloaded=False, size=size)
 
     def _open(self, file: RemoteFile, part: _Partial) -> Any:
         headers = {"User-Agent": f"zshbench/{__version__}", "Accept-Encoding": "identity"}
@@ -626,6 +310,7 @@ class _Fetcher:
             raise _Retry(f"cannot reach {host} ({reason})") from None
 
     def _transfer(self, file: RemoteFile, part: _Partial) -> None:
+        """One request: append what the server sends to the .part; raises _Retry when short."""
         part.sync()
         response = self._open(file, part)
         if response is None:
@@ -641,39 +326,36 @@ class _Fetcher:
             if total is not None and part.size == total:
                 return
             if total is not None:
-                free = shutil.disk_usage(part.path.parent).free
-                if free < total - part.size:
-                    raise ZshbenchError(
-                        f"{part.path.parent} has {_human(free)} free, {file.filename} needs "
-                        f"{_human(total - part.size)} more",
-                        "Free some space or pass another --root",
-                    )
-            with (
-                self.reporter.transfer(file.filename, total, part.size) as update,
-                open(part.path, "ab") as out,
-            ):
-                while True:
-                    try:
-                        chunk = response.read(CHUNK)
-                    except (OSError, http.client.HTTPException) as error:
-                        reason = error or type(error).__name__
-                        raise _Retry(f"the connection broke ({reason})") from None
-                    if not chunk:
-                        break
-                    try:
-                        out.write(chunk)
-                    except OSError as error:
-                        raise _disk_full(part.path, error) from None
-                    part.update(chunk)
-                    update(advance=len(chunk))
-                    if total is not None and part.size > total:
-                        raise DatasetError(
-                            f"{file.url}: the server sent more than the {total:,} bytes it "
-                            "announced",
-                            "Run again; if it persists, the server is broken",
-                        )
+                _check_room(file, part, total)
+            self._stream(file, part, response, total)
         if total is not None and part.size < total:
             raise _Retry(f"the connection closed after {part.size:,} of {total:,} bytes")
+
+    def _stream(self, file: RemoteFile, part: _Partial, response: Any, total: int | None) -> None:
+        """Chunks from ``response`` onto the .part, hashed as they arrive, with a progress bar."""
+        with (
+            self.reporter.transfer(file.filename, total, part.size) as update,
+            open(part.path, "ab") as out,
+        ):
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, http.client.HTTPException) as error:
+                    reason = error or type(error).__name__
+                    raise _Retry(f"the connection broke ({reason})") from None
+                if not chunk:
+                    return
+                try:
+                    out.write(chunk)
+                except OSError as error:
+                    raise _disk_full(part.path, error) from None
+                part.update(chunk)
+                update(advance=len(chunk))
+                if total is not None and part.size > total:
+                    raise DatasetError(
+                        f"{file.url}: the server sent more than the {total:,} bytes it announced",
+                        "Run again; if it persists, the server is broken",
+                    )
 
     def _total(self, file: RemoteFile, part: _Partial, response: Any) -> int | None:
         """The file's whole size from the response; restarts the .part when the server ignored
@@ -692,257 +374,3 @@ class _Fetcher:
             self.reporter.log(f"{file.filename}: the server cannot resume; starting over")
             part.restart()
         return length
-
-
-# --------------------------------------------------------------------------------------------
-# A whole data set
-
-
-@dataclass
-class DownloadResult:
-    """What ``download`` did: ``status`` is downloaded, verified-already, present-already or
-    embedded."""
-
-    name: str
-    root: Path
-    status: str
-    message: str
-    unverified_sha256: dict[str, str] = field(default_factory=dict)
-
-
-def _meta(root: Path, name: str) -> tuple[Path, Path]:
-    folder = root / META_FOLDER
-    return folder / f"download-{name}.json", folder / f"download-{name}.lock"
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """One download of a data set into a root at a time (a second waits, then finds it done).
-    An OS lock on an open file, so a killed process never leaves a stale lock."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        yield
-        return
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _declared(spec: DownloadSpec) -> list[dict[str, Any]]:
-    return [{"url": f.url, "filename": f.filename, **f.checksums} for f in spec.files]
-
-
-def is_complete(spec: DownloadSpec, root: Path) -> bool:
-    """Every ``check`` path exists under ``root``."""
-    return all((root / path).exists() for path in spec.check)
-
-
-def _read_marker(path: Path) -> dict[str, Any] | None:
-    try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
-
-
-def _write_marker(path: Path, marker: dict[str, Any]) -> None:
-    from .results import atomic_write_text
-
-    atomic_write_text(path, json.dumps(marker, indent=1) + "\n")
-
-
-def download(
-    target: Downloadable,
-    root: str | os.PathLike[str] | None = None,
-    *,
-    allow_unverified: bool = False,
-    keep_archives: bool = False,
-    retries: int = 3,
-    retry_wait: float = 2.0,
-    timeout: float = 60.0,
-    reporter: Reporter | None = None,
-) -> DownloadResult:
-    """Download, verify and unpack ``target``'s ``[download]`` files into its data root.
-
-    Idempotent: when every ``check`` path already exists nothing is fetched. Archives that
-    were downloaded are deleted once unpacked (``keep_archives`` keeps them); a file that was
-    already there under its final name is verified and used, never deleted.
-    """
-    reporter = reporter or Reporter()
-    spec = target.download
-    if getattr(target, "embedded", False):
-        return DownloadResult(
-            target.name, Path("."), "embedded", f"{target.name} is embedded: nothing to download"
-        )
-    if spec is None:
-        raise DatasetError(
-            f"data set {target.name!r} has no [download] table",
-            f"Get it from {target.obtain or 'its publisher'} and pass --data-root"
-            if getattr(target, "obtain", "")
-            else "Add a [download] table to its data-set file, or get the data by hand",
-        )
-    where = download_root(target, root)
-    if where.exists() and not where.is_dir():
-        raise DatasetError(f"download root {where} is a file, not a folder", "Pass another --root")
-    marker_path, lock_path = _meta(where, target.name)
-    try:
-        marker_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ZshbenchError(
-            f"cannot create the download root {where} ({error.strerror or error})",
-            "Pass a --root you can write to",
-        ) from None
-    with _lock(lock_path):
-        if is_complete(spec, where):
-            marker = _read_marker(marker_path)
-            if marker and marker.get("files") == _declared(spec):
-                how = "verified" if marker.get("verified") else "downloaded (unverified)"
-                return DownloadResult(
-                    target.name,
-                    where,
-                    "verified-already",
-                    f"{target.name} is already {how} at {where}; nothing to do",
-                )
-            return DownloadResult(
-                target.name,
-                where,
-                "present-already",
-                f"{target.name} is already at {where} (not downloaded by zshbench, so not "
-                "checked against the [download] table); nothing to do",
-            )
-        unverified = [f for f in spec.files if not f.checksums]
-        if unverified and not allow_unverified:
-            names = ", ".join(f.filename for f in unverified)
-            raise DatasetError(
-                f"{names}: no checksum is known ({unverified[0].unverified})",
-                f"zshbench cannot verify it; to download it anyway run "
-                f"{download_command(target, root)} --allow-unverified (its sha256 is then "
-                "printed and recorded)",
-            )
-        fetcher = _Fetcher(reporter, retries=retries, retry_wait=retry_wait, timeout=timeout)
-        fetched = [fetcher.fetch(file, where) for file in spec.files]
-        _install(target.name, spec, fetched, where, marker_path.parent, reporter)
-        for item in fetched:
-            if item.downloaded and item.file.unpack != "none" and not keep_archives:
-                item.path.unlink(missing_ok=True)
-        unverified_sums = {
-            item.file.filename: item.digests["sha256"]
-            for item in fetched
-            if not item.file.checksums
-        }
-        marker = {
-            "name": target.name,
-            "files": _declared(spec),
-            "received": [
-                {"filename": item.file.filename, **item.digests, "bytes": item.size}
-                for item in fetched
-            ],
-            "verified": not unverified_sums,
-            "zshbench": __version__,
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        _write_marker(marker_path, marker)
-    how = "downloaded and verified" if not unverified_sums else "downloaded (unverified)"
-    for filename, digest in unverified_sums.items():
-        reporter.log(f"warning: {filename} was not verified (no known checksum); sha256 {digest}")
-    return DownloadResult(
-        target.name, where, "downloaded", f"{target.name}: {how} into {where}", unverified_sums
-    )
-
-
-def _install(
-    name: str,
-    spec: DownloadSpec,
-    fetched: list[_Fetched],
-    root: Path,
-    meta: Path,
-    reporter: Reporter,
-) -> None:
-    """Unpack every archive into one temporary folder under the root, confirm the ``check``
-    paths, then rename each top-level entry into the root (never over an existing one)."""
-    staging = Path(tempfile.mkdtemp(prefix=f"unpack-{name}-", dir=meta))
-    try:
-        for item in fetched:
-            if item.file.unpack == "none":
-                continue
-            with reporter.count(f"unpacking {item.file.filename}") as advance:
-                try:
-                    unpack(
-                        item.path,
-                        staging,
-                        item.file.unpack,
-                        include=item.file.include,
-                        max_members=item.file.max_members or DEFAULT_MAX_MEMBERS,
-                        max_bytes=item.file.max_unpacked_bytes,
-                        advance=advance,
-                    )
-                except OSError as error:
-                    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-                        raise ZshbenchError(
-                            f"cannot unpack {item.file.filename} into {root} "
-                            f"({error.strerror or error})",
-                            "Free some space or pass another --root; the verified archive is "
-                            "kept, so the next run only unpacks",
-                        ) from None
-                    raise
-        entries = sorted(os.listdir(staging))
-        for path in spec.check:
-            top = PurePosixPath(path).parts[0]
-            base = staging if top in entries else root
-            if not (base / path).exists():
-                raise DatasetError(
-                    f"{name}: after unpacking, {path} is missing",
-                    "The files do not have the layout the [download] table's check list "
-                    "expects; nothing was moved into the root",
-                )
-        taken = [entry for entry in entries if os.path.lexists(root / entry)]
-        if taken:
-            raise DatasetError(
-                f"{root / taken[0]} already exists, and zshbench download never overwrites",
-                "Move it away (or pass another --root) and run again; the verified download "
-                "is kept, so the next run only unpacks",
-            )
-        for entry in entries:
-            os.rename(staging / entry, root / entry)
-    finally:
-        remove_tree(staging)
-
-
-# --------------------------------------------------------------------------------------------
-# ``zshbench run --download``
-
-
-def ensure_dataset(
-    dataset: Any,
-    data_root: str | None = None,
-    data_options: dict[str, Any] | None = None,
-    reporter: Reporter | None = None,
-) -> None:
-    """Download ``dataset`` first when it cannot be loaded (``run --download``).
-
-    The test is the real one: the loader is tried. When the ``check`` paths are all there the
-    loader's own error stands (the files are present but something else is wrong).
-    """
-    from .datasets import load_dataset, resolve_dataset
-
-    spec = resolve_dataset(dataset)
-    if spec.embedded:
-        return
-    try:
-        load_dataset(spec, data_root, **(data_options or {}))
-        return
-    except DatasetError as error:
-        missing = error
-    if spec.download is None:
-        raise missing
-    root = download_root(spec, data_root)
-    if is_complete(spec.download, root):
-        raise missing
-    reporter = reporter or Reporter()
-    reporter.log(f"{spec.name} is not there ({missing.message}); downloading it into {root}")
-    result = download(spec, root, reporter=reporter)
-    reporter.log(result.message)
