@@ -239,7 +239,11 @@ def study(
     default="terminal",
     show_default=True,
 )
-@click.option("--paper", is_flag=True, help="Show the RAZH paper's Table II values beside.")
+@click.option(
+    "--paper",
+    is_flag=True,
+    help="Show the reference figures plugins register for each data set (e.g. RAZH's Table II).",
+)
 @dataset_filter_option
 @click.option(
     "--output",

@@ -169,20 +169,22 @@ class StudySpec:
 
 @dataclass(frozen=True)
 class ReferenceFiguresSpec:
-    """Published figures for data sets (``zshbench report --paper`` shows them beside yours).
+    """Published figures for data sets, shown beside measured ones (``zshbench report --paper``).
 
-    ``figures`` is a ``"package:file.csv"`` resource shipped by the plugin, with the columns
-    ``dataset``, ``method``, ``bits`` and ``value`` (in percent), and optionally ``split``
-    (the split the figure was measured on; blank or absent: the data set's default split);
-    ``metric`` names what ``value`` is (``"mAP@5000"``), and ``citation`` where it is published.
+    ``figures`` is a ``"package:file.csv"`` resource the plugin ships, one figure a row, with the
+    columns ``dataset``, ``method``, ``bits`` and ``value_column`` (the value in percent).
+    ``metric`` is the record metric the values are (``"map@5000"``), so they are shown only
+    beside leaderboards of that metric; ``split`` says, in words, which split protocol they
+    were measured on; ``citation`` says where they are published.
     """
 
     name: str
     title: str
     figures: str
     citation: str = ""
-    metric: str = "mAP@5000"
-    summary: str = ""
+    metric: str = "map@5000"
+    value_column: str = "value"
+    split: str = ""
 
 
 T = TypeVar("T")
