@@ -24,8 +24,8 @@ from test_datasets_cifar10 import make_cifar
 from datasets_registry import registry_files
 from zshbench.datasets import load_dataset, resolve_root
 from zshbench.datasets.spec_file import spec_from_toml
-from zshbench.download import Reporter
 from zshbench.download.command import download, download_root, ensure_dataset, resources
+from zshbench.download.transfer import Reporter
 from zshbench.errors import DatasetError, ZshbenchError
 
 QUIET = Reporter(quiet=True)

@@ -9,9 +9,10 @@ Three modules, one concept each:
 * :mod:`.command`: ``zshbench download`` and ``run --download``: a whole data set into its data
   root, archives unpacked safely (:mod:`zshbench.archives`) and moved in only once complete.
 
-This package re-exports only what needs no data set (tables and transfer): the data-set parser
-(:mod:`zshbench.datasets.spec_file`) reads ``[download]`` tables, so importing this package must
-not import :mod:`zshbench.datasets`; use :mod:`zshbench.download.command` for the command.
+This package re-exports the tables only. The data-set parser (:mod:`zshbench.datasets.spec_file`)
+and the plugin loader read them, so importing this package must stay cheap (no HTTP client,
+about 20 ms, at every start of the CLI) and must not import :mod:`zshbench.datasets`, which
+imports the parser (a circle). Import :mod:`.transfer` and :mod:`.command` by name.
 """
 
 from __future__ import annotations
@@ -24,14 +25,12 @@ from .tables import (
     download_spec_from_mapping,
     resource_from_toml,
 )
-from .transfer import Reporter
 
 __all__ = [
     "DownloadResource",
     "DownloadSpec",
     "Downloadable",
     "RemoteFile",
-    "Reporter",
     "download_spec_from_mapping",
     "resource_from_toml",
 ]
