@@ -1,10 +1,13 @@
 """Loading plugins from the ``zshbench`` entry-point group into registries.
 
 First-party plugins (``plugins/``, ``datasets_registry``) come through the very same group as a
-third party's. Plugins are isolated from each other: one that fails to import (an exception or
-``sys.exit`` at import), whose hook raises, or that registers something invalid (a bad name, a
-wrong type) is recorded in ``Plugins.broken`` and skipped whole, so every command still works
-with the others and warns once naming the distribution. Two plugins registering one name make
+third party's, and every hook is called through pluggy (``pm.hook.zshbench_register_methods()``),
+so :mod:`zshbench.hookspecs` is a checked contract: a misspelt hook, arguments the hook lacks, or
+a hook function left without ``@hookimpl`` make a plugin broken. Plugins are isolated from each
+other: one that fails to import (an exception or ``sys.exit`` at import), whose hook raises, or
+that registers something invalid (a bad name, a wrong type) is recorded in ``Plugins.broken``
+and skipped whole, so every command still works with the others and warns once naming the
+distribution. Two plugins registering one name make
 only that name unusable (using it is an error naming both).
 """
 

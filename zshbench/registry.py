@@ -1,4 +1,4 @@
-"""Registries of named things (methods, data sets, layout loaders, encoders, extractors).
+"""Registries of named things (methods, data sets, layout loaders, encoders, extractors, ...).
 
 Names are unique, lowercase and hyphenated (``razh-c``). A spec holds a lazy ``"module:object"``
 reference that is imported only when the thing is used (:meth:`Registry.load`); an import that
