@@ -60,8 +60,9 @@ def _md5_file(path: Path) -> str:
 def client(kind: str, url: str, md5: str, size: int, dest: Path) -> dict:
     """One client's run, in this (fresh) process; returns its figures."""
     if kind == "zshbench":
-        from datasets_registry import spec_from_mapping
-        from zshbench.download import Reporter, download
+        from zshbench.datasets.spec_file import spec_from_mapping
+        from zshbench.download.command import download
+        from zshbench.download.transfer import Reporter
 
         table = {
             "name": "bench",

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 import datasets_registry
-from datasets_registry import spec_from_toml
 from zshbench.datasets import dataset_loader, load_dataset, resolve_dataset, resolve_root
 from zshbench.datasets.base import Protocol
+from zshbench.datasets.spec_file import spec_from_toml
 from zshbench.errors import DatasetError
 from zshbench.hookspecs import hookimpl
 from zshbench.plugin_manager import load_plugins

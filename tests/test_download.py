@@ -21,15 +21,11 @@ from cli_runner import run_zshbench
 from loopback import LoopbackServer
 from test_datasets_cifar10 import make_cifar
 
-from datasets_registry import registry_files, spec_from_toml
+from datasets_registry import registry_files
 from zshbench.datasets import load_dataset, resolve_root
-from zshbench.download import (
-    Reporter,
-    download,
-    download_root,
-    ensure_dataset,
-    resources,
-)
+from zshbench.datasets.spec_file import spec_from_toml
+from zshbench.download.command import download, download_root, ensure_dataset, resources
+from zshbench.download.transfer import Reporter
 from zshbench.errors import DatasetError, ZshbenchError
 
 QUIET = Reporter(quiet=True)

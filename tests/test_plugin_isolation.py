@@ -54,12 +54,22 @@ def zshbench_register_methods():
     ]
 """
 
+MISSPELT = """
+from zshbench.hookspecs import hookimpl
+from zshbench.registry import MethodSpec
+
+@hookimpl
+def zshbench_register_method():  # the hook is zshbench_register_methods
+    return [MethodSpec("never-registered", "x:Y")]
+"""
+
 PLUGINS = {
     "zshbench-badname": BAD_NAME,
     "zshbench-exits": EXITS,
     "zshbench-ghost": GHOST,
     "zshbench-hookraises": HOOK_RAISES,
     "zshbench-duplicate": DUPLICATE,
+    "zshbench-misspelt": MISSPELT,
 }
 
 
@@ -89,6 +99,7 @@ def test_list_works_and_names_every_broken_distribution(site, tmp_path):
         ("zshbench-badname 1.0", "'Bad_Name'"),
         ("zshbench-exits 1.0", "SystemExit: 3"),
         ("zshbench-hookraises 1.0", "RuntimeError: cannot reach my server"),
+        ("zshbench-misspelt 1.0", "'zshbench_register_method' is not a zshbench hook"),
     ):
         assert f"from {dist}" in text and error in text, dist
     assert "second line" not in text
@@ -97,6 +108,7 @@ def test_list_works_and_names_every_broken_distribution(site, tmp_path):
     for name in ("lsh", "sh", "my-lsh", "ghost", "digits", "cub", "pixels", "minilm"):
         assert f"│ {name} " in done.stdout, name
     assert "fine-but-same-plugin" not in done.stdout  # a broken plugin is skipped whole
+    assert "never-registered" not in done.stdout
 
 
 def test_other_methods_still_run_with_one_warning_per_problem(site, tmp_path):
@@ -106,7 +118,7 @@ def test_other_methods_still_run_with_one_warning_per_problem(site, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 4 and "Traceback" not in done.stderr
+    assert len(warnings) == 5 and "Traceback" not in done.stderr
     assert list((tmp_path / "results").rglob("bits8-seed0.json"))
 
 

@@ -131,3 +131,62 @@ def test_first_party_plugins_register_through_entry_points():
     assert "minilm" in plugins.encoders.names()
     assert plugins.methods.source("itq").startswith("zshbench ")
     assert not plugins.broken, plugins.broken
+
+
+# The hook contract is pluggy's: hookimpls are validated against zshbench/hookspecs.py
+
+
+def test_hooks_are_called_through_pluggy(monkeypatch):
+    """collect calls pm.hook.<name>(), not the module's function: pluggy's caller is the one
+    that runs (mutation: calling ``getattr(module, hook_name)()`` makes this fail)."""
+    import pluggy
+
+    called = []
+    real_call = pluggy.HookCaller.__call__
+
+    def spy(self, *args, **kwargs):
+        called.append(self.name)
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(pluggy.HookCaller, "__call__", spy)
+    plugin = _plugin(zshbench_register_methods=lambda: [MethodSpec("mine", "m:M")])
+    plugins = collect([("p", "dist-p", plugin)])
+    assert plugins.methods.names() == ["mine"]
+    assert "zshbench_register_methods" in called
+
+
+def _only_warning(plugins, name: str) -> str:
+    [broken] = plugins.broken
+    line = broken.warning()
+    assert broken.name == name and "\n" not in line
+    return line
+
+
+def test_a_misspelt_hook_is_rejected_in_one_line_naming_the_plugin():
+    good = _plugin(zshbench_register_methods=lambda: [MethodSpec("good", "x:Y")])
+    typo = _plugin(zshbench_register_method=lambda: [MethodSpec("typo", "x:Y")])
+    plugins = collect([("typo", "dist-typo 1.0", typo), ("good", "dist-good", good)])
+    line = _only_warning(plugins, "typo")
+    assert "dist-typo 1.0" in line and "'zshbench_register_method'" in line
+    assert "not a zshbench hook" in line and "zshbench_register_methods" in line
+    assert plugins.methods.names() == ["good"]
+
+
+def test_a_hookimpl_with_arguments_the_hook_lacks_is_rejected():
+    def register(dataset):  # the hookspec takes no arguments
+        return [MethodSpec("argful", "x:Y")]
+
+    good = _plugin(zshbench_register_methods=lambda: [MethodSpec("good", "x:Y")])
+    argful = _plugin(zshbench_register_methods=register)
+    plugins = collect([("argful", "dist-argful", argful), ("good", "dist-good", good)])
+    line = _only_warning(plugins, "argful")
+    assert "dist-argful" in line and "'dataset'" in line and "hookspec" in line
+    assert plugins.methods.names() == ["good"]
+
+
+def test_a_hook_function_without_hookimpl_is_reported_not_silently_ignored():
+    unmarked = types.SimpleNamespace(zshbench_register_methods=lambda: [MethodSpec("u", "x:Y")])
+    plugins = collect([("unmarked", "dist-unmarked", unmarked)])
+    line = _only_warning(plugins, "unmarked")
+    assert "zshbench_register_methods is not marked @hookimpl" in line
+    assert "u" not in plugins.methods

@@ -176,7 +176,7 @@ def run(
         save_codes=save_codes,
     )
     if download_missing:
-        from .download import ensure_dataset
+        from .download.command import ensure_dataset
 
         ensure_dataset(dataset, data_root, request.data_options)
     with RichProgress() as progress:
@@ -257,7 +257,11 @@ def study(
     default="terminal",
     show_default=True,
 )
-@click.option("--paper", is_flag=True, help="Show the RAZH paper's Table II values beside.")
+@click.option(
+    "--paper",
+    is_flag=True,
+    help="Show the reference figures plugins register for each data set (e.g. RAZH's Table II).",
+)
 @dataset_filter_option
 @click.option(
     "--output",
@@ -411,7 +415,8 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
     download-only entry (xlsa17). Without DATASET: list what can be downloaded. Interrupted
     downloads resume; a second call with a complete copy does nothing.
     """
-    from .download import DownloadResource, download, download_root, resolve_downloadable
+    from .download import DownloadResource
+    from .download.command import download, download_root, resolve_downloadable
 
     if dataset is None:
         _list_downloads()
@@ -440,7 +445,7 @@ def _list_downloads() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .download import download_root, resources
+    from .download.command import download_root, resources
     from .plugin_manager import load_plugins
 
     table = Table(title="downloadable", title_justify="left")
@@ -531,7 +536,7 @@ def info(name) -> None:
         if spec.named_splits:
             click.echo(f"  named splits: {', '.join(sorted(spec.named_splits))}")
         if spec.download is not None:
-            from .download import download_command
+            from .download.command import download_command
 
             for file in spec.download.files:
                 sums = ", ".join(f"{k} {v}" for k, v in file.checksums.items()) or "no checksum"

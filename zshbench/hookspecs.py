@@ -22,6 +22,10 @@ Example::
                            summary="What it does, one line")]
 
 ``MyMethod`` subclasses :class:`zshbench.method.HashingMethod`.
+
+The contract is checked when a plugin is loaded: a ``@hookimpl`` whose name is not one of the
+hooks below (a misspelling), whose arguments are not the hook's, or a hook function left
+without ``@hookimpl``, makes that plugin broken (skipped, with one line naming it).
 """
 
 from __future__ import annotations
@@ -79,4 +83,22 @@ def zshbench_register_studies() -> list:
 
     ``zshbench study NAME --dataset D`` runs every row of the grid through the usual run engine
     and prints the measured table beside the paper's.
+    """
+
+
+@hookspec
+def zshbench_register_downloads() -> list:
+    """Return a list of :class:`zshbench.download.DownloadResource` (download-only entries).
+
+    Files a data set's split needs that are not a data set themselves (Xian et al.'s xlsa17
+    lists); ``zshbench download NAME`` fetches them like a data set.
+    """
+
+
+@hookspec
+def zshbench_register_reference_figures() -> list:
+    """Return a list of :class:`zshbench.registry.ReferenceFiguresSpec` (published figures).
+
+    ``zshbench report --paper`` shows, under each leaderboard, the figures every plugin
+    registers for that data set (e.g. the RAZH paper's Table II, from the RAZH plugin).
     """

@@ -1,10 +1,13 @@
 """Loading plugins from the ``zshbench`` entry-point group into registries.
 
 First-party plugins (``plugins/``, ``datasets_registry``) come through the very same group as a
-third party's. Plugins are isolated from each other: one that fails to import (an exception or
-``sys.exit`` at import), whose hook raises, or that registers something invalid (a bad name, a
-wrong type) is recorded in ``Plugins.broken`` and skipped whole, so every command still works
-with the others and warns once naming the distribution. Two plugins registering one name make
+third party's, and every hook is called through pluggy (``pm.hook.zshbench_register_methods()``),
+so :mod:`zshbench.hookspecs` is a checked contract: a misspelt hook, arguments the hook lacks, or
+a hook function left without ``@hookimpl`` make a plugin broken. Plugins are isolated from each
+other: one that fails to import (an exception or ``sys.exit`` at import), whose hook raises, or
+that registers something invalid (a bad name, a wrong type) is recorded in ``Plugins.broken``
+and skipped whole, so every command still works with the others and warns once naming the
+distribution. Two plugins registering one name make
 only that name unusable (using it is an error naming both).
 """
 
@@ -19,6 +22,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .download.tables import DownloadResource
 from .errors import PluginError
 from .registry import (
     DatasetSpec,
@@ -26,6 +30,7 @@ from .registry import (
     ExtractorSpec,
     LoaderSpec,
     MethodSpec,
+    ReferenceFiguresSpec,
     Registry,
     StudySpec,
     first_line,
@@ -38,6 +43,8 @@ HOOKS = {
     "encoders": ("zshbench_register_encoders", EncoderSpec),
     "extractors": ("zshbench_register_extractors", ExtractorSpec),
     "studies": ("zshbench_register_studies", StudySpec),
+    "downloads": ("zshbench_register_downloads", DownloadResource),
+    "references": ("zshbench_register_reference_figures", ReferenceFiguresSpec),
 }
 
 
@@ -64,6 +71,12 @@ class Plugins:
     encoders: Registry[EncoderSpec] = field(default_factory=lambda: Registry("encoder"))
     extractors: Registry[ExtractorSpec] = field(default_factory=lambda: Registry("extractor"))
     studies: Registry[StudySpec] = field(default_factory=lambda: Registry("study"))
+    downloads: Registry[DownloadResource] = field(
+        default_factory=lambda: Registry("download-only entry")
+    )
+    references: Registry[ReferenceFiguresSpec] = field(
+        default_factory=lambda: Registry("reference figures")
+    )
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def registry(self, kind: str) -> Registry:
@@ -89,14 +102,41 @@ def _describe(entry_point: importlib.metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version} (entry point {entry_point.name!r})"
 
 
-def _specs_of(module: Any, source: str, plugins: Plugins) -> dict[str, list[Any]]:
-    """Every spec ``module`` registers, checked (type and name); raises on the first problem."""
+def _manager_for(module: Any, name: str) -> pluggy.PluginManager:
+    """A PluginManager holding only ``module``, its ``@hookimpl`` functions checked.
+
+    One manager per plugin, so that a hook call reaches exactly one plugin: pluggy stops a call
+    at the first exception, and the error must name the plugin that raised it.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    try:
+        manager.register(module, name=name)
+    except pluggy.PluginValidationError as error:  # arguments the hook does not have
+        raise PluginError(" ".join(str(error).split())) from None
+    for caller in manager.get_hookcallers(module) or []:
+        if not caller.has_spec():
+            raise PluginError(
+                f"@hookimpl {caller.name!r} is not a zshbench hook (misspelt?)",
+                f"The hooks are {', '.join(name for name, _ in HOOKS.values())}.",
+            )
+    implemented = {caller.name for caller in manager.get_hookcallers(module) or []}
+    for hook_name, _ in HOOKS.values():
+        if callable(getattr(module, hook_name, None)) and hook_name not in implemented:
+            raise PluginError(f"{hook_name} is not marked @hookimpl, so pluggy never calls it")
+    return manager
+
+
+def _specs_of(module: Any, name: str, source: str, plugins: Plugins) -> dict[str, list[Any]]:
+    """Every spec ``module`` registers, called through pluggy and checked (type and name);
+    raises on the first problem."""
+    manager = _manager_for(module, name)
     found: dict[str, list[Any]] = {}
     for kind, (hook_name, spec_type) in HOOKS.items():
-        hook = getattr(module, hook_name, None)
-        if hook is None:
+        results = getattr(manager.hook, hook_name)()  # one list per implementation: 0 or 1
+        if not results:
             continue
-        specs = list(hook() or [])
+        specs = [spec for result in results for spec in (result or [])]
         for spec in specs:
             if not isinstance(spec, spec_type):
                 raise TypeError(f"{hook_name} returned {type(spec).__name__}")
@@ -111,13 +151,10 @@ def collect(modules: Iterable[tuple[str, str, Any]]) -> Plugins:
     A plugin is all or nothing: if any of its hooks fails or returns something invalid, none of
     its specs is registered (half a plugin would be harder to understand than none).
     """
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
     plugins = Plugins()
     for name, source, module in modules:
         try:
-            manager.register(module, name=name)
-            found = _specs_of(module, source, plugins)
+            found = _specs_of(module, name, source, plugins)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - plugin code may fail any way
             error_text = error.one_line() if isinstance(error, PluginError) else first_line(error)
             plugins.broken.append(BrokenPlugin(name, source, error_text))

@@ -1,4 +1,4 @@
-"""Registries of named things (methods, data sets, layout loaders, encoders, extractors).
+"""Registries of named things (methods, data sets, layout loaders, encoders, extractors, ...).
 
 Names are unique, lowercase and hyphenated (``razh-c``). A spec holds a lazy ``"module:object"``
 reference that is imported only when the thing is used (:meth:`Registry.load`); an import that
@@ -165,6 +165,26 @@ class StudySpec:
     reference: str = ""
     label_column: str = "method"
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class ReferenceFiguresSpec:
+    """Published figures for data sets, shown beside measured ones (``zshbench report --paper``).
+
+    ``figures`` is a ``"package:file.csv"`` resource the plugin ships, one figure a row, with the
+    columns ``dataset``, ``method``, ``bits`` and ``value_column`` (the value in percent).
+    ``metric`` is the record metric the values are (``"map@5000"``), so they are shown only
+    beside leaderboards of that metric; ``split`` says, in words, which split protocol they
+    were measured on; ``citation`` says where they are published.
+    """
+
+    name: str
+    title: str
+    figures: str
+    citation: str = ""
+    metric: str = "map@5000"
+    value_column: str = "value"
+    split: str = ""
 
 
 T = TypeVar("T")

@@ -12,13 +12,13 @@ import io
 import json
 import math
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
+from .reference_figures import reference_rows, registered_figures
 from .results import iter_records, map_key
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
@@ -92,13 +92,6 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def paper_table() -> pd.DataFrame:
-    """The RAZH paper's Table II (mAP@5000 in percent), shipped with zshbench as data."""
-    path = resources.files("zshbench") / "reference" / "paper_table2_map5000.csv"
-    with path.open("r", encoding="utf-8") as stream:
-        return pd.read_csv(stream)
-
-
 def _cell(
     mean: float, std: float, n: int, bold: bool, row_seeds: int, nan: int, markup: str
 ) -> str:
@@ -124,7 +117,8 @@ def _cell(
 def leaderboards(
     results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
 ) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
-    """(title, header, rows, paper rows) per table.
+    """(title, header, rows, paper rows) per table (``paper``: the reference figures plugins
+    register for the table's data set, see :mod:`zshbench.reference_figures`).
 
     A measured cell is (mean, std, seeds, is_best, the row's seeds, NaN records) or "" where
     that length was not run. A table with a cell short of its row's seeds, or with a NaN,
@@ -141,7 +135,7 @@ def leaderboards(
     summary = summarise(frame)
     chance = frame.dropna(subset=["chance"]).groupby(["dataset", "split", "ties", "metric"])
     chance = chance["chance"].first()
-    paper_values = paper_table() if paper else None
+    references = registered_figures() if paper else None
     tables = []
     for (dataset, split, ties, metric), group in summary.groupby(
         ["dataset", "split", "ties", "metric"]
@@ -172,18 +166,9 @@ def leaderboards(
                     row.append("")
             rows.append(row)
         rows.sort(key=lambda row: -max((c[0] for c in row[2:] if c and c[2]), default=0))
-        paper_rows = []
-        if paper_values is not None:
-            table = paper_values[paper_values["dataset"] == dataset]
-            for method, method_rows in table.groupby("method", sort=False):
-                by_bits = method_rows.set_index("bits")["map_at_5000_percent"]
-                paper_rows.append(
-                    [
-                        f"{method} (paper)",
-                        "",
-                        *[f"{by_bits[b]:.2f}" if b in by_bits.index else "" for b in bits],
-                    ]
-                )
+        paper_rows, paper_note = [], ""
+        if references is not None:
+            paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
         runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
         legend = [
@@ -197,6 +182,8 @@ def leaderboards(
             level = 100 * float(chance[(dataset, split, ties, metric)])
             title += f" · chance level {level:.2f} (every code tied)"
         cells = [c for row in rows for c in row[2:] if c]
+        if paper_note:
+            title += f" · {paper_note}"
         if any(c[2] < c[4] for c in cells):
             title += " · (n=k): a cell averaging fewer seeds than its row"
         if any(c[5] for c in cells):

@@ -13,7 +13,7 @@ Importing this package imports neither torch nor timm, so ``zshbench list`` stay
 from __future__ import annotations
 
 from zshbench.hookspecs import hookimpl
-from zshbench.registry import MethodSpec, StudySpec
+from zshbench.registry import MethodSpec, ReferenceFiguresSpec, StudySpec
 
 _VARIANTS = (
     ("razh", "RAZH", "RAZH: K-means patch clusters aligned to attributes + MAE reconstruction"),
@@ -92,4 +92,20 @@ def zshbench_register_studies() -> list[StudySpec]:
             label_column="method",
             summary="ablations: no clustering, no attribute module, two random branches",
         ),
+    ]
+
+
+@hookimpl
+def zshbench_register_reference_figures() -> list[ReferenceFiguresSpec]:
+    """The paper's Table II (mAP@5000 of every compared method) for ``zshbench report --paper``."""
+    return [
+        ReferenceFiguresSpec(
+            "razh-table2",
+            "Table II of the RAZH paper",
+            "plugins.razh:paper_table2_map5000.csv",
+            citation=CITATION,
+            metric="map@5000",
+            value_column="map_at_5000_percent",
+            split="its seen/unseen classes: cifar10 8/2, cub 150/50, awa2 40/10",
+        )
     ]

@@ -62,7 +62,7 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     if text.endswith(".toml") or (("/" in text or os.sep in text) and path.is_file()):
-        from datasets_registry import spec_from_toml
+        from .spec_file import spec_from_toml
 
         if not path.is_file():
             raise DatasetError(
