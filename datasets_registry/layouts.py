@@ -33,4 +33,9 @@ def zshbench_register_loaders() -> list[LoaderSpec]:
             "zshbench.datasets.layouts.awa2:load",
             summary="Animals_with_Attributes2/ as in the official archive",
         ),
+        LoaderSpec(
+            "sun",
+            "zshbench.datasets.layouts.sun:load",
+            summary="SUNAttributeDB/ (.mat files read with scipy) and images/ beside it",
+        ),
     ]

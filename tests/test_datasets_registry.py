@@ -20,7 +20,7 @@ from zshbench.plugin_manager import load_plugins
 from zshbench.registry import DatasetSpec
 
 REFERENCE = Path(__file__).resolve().parents[1] / "zshbench" / "reference" / "paper_protocol.csv"
-NAMES = {"digits", "cifar10", "cub", "awa2", "cub-mini64"}
+NAMES = {"digits", "cifar10", "cub", "awa2", "cub-mini64", "sun"}
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +79,9 @@ def test_other_protocols():
     assert mini.protocol == Protocol(38, 12, 30, 30, 8, None, None, None)
     assert dataset_loader(mini) is dataset_loader(registry.get("cub"))
     validation = {name: registry.get(name).protocol.validation_classes for name in NAMES}
-    assert validation == {"digits": 2, "cifar10": 2, "cub": 30, "awa2": 8, "cub-mini64": 8}
+    assert validation == {
+        "digits": 2, "cifar10": 2, "cub": 30, "awa2": 8, "cub-mini64": 8, "sun": 64,
+    }  # fmt: skip
 
 
 def test_splits_declared():
@@ -87,13 +89,14 @@ def test_splits_declared():
     defaults = {name: registry.get(name).default_split for name in NAMES}
     assert defaults == {
         "digits": "random-0", "cifar10": "random-0", "cub": "proposed",
-        "awa2": "standard", "cub-mini64": "random-0",
+        "awa2": "standard", "cub-mini64": "random-0", "sun": "random-0",
     }  # fmt: skip
     awa2 = registry.get("awa2").named_splits
     assert awa2["standard"] == ["standard"]
     assert len(awa2["proposed"]) == 10 and "persian+cat" not in awa2["proposed"]
     cub = registry.get("cub").named_splits
-    assert set(cub) == {"proposed"} and len(set(cub["proposed"])) == 50
+    assert set(cub) == {"proposed", "pixel-code"} and len(set(cub["proposed"])) == 50
+    assert [name[:3] for name in cub["pixel-code"]] == [f"{n:03d}" for n in range(151, 201)]
     assert all(name[:3].isdigit() and name[3] == "." for name in cub["proposed"])
 
 

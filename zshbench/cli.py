@@ -35,6 +35,21 @@ def _parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
     return options
 
 
+def _check_protocol(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .splits import check_retrieval
+
+    return check_retrieval(value)
+
+
+protocol_option = click.option(
+    "--protocol",
+    default="unseen@all",
+    show_default=True,
+    callback=_check_protocol,
+    help="Queries@database: unseen@all (the paper's), unseen@unseen, seen@seen, seen@all.",
+)
+
+
 def _topk(value: str) -> int | None:
     if value in ("all", "-1"):
         return None
@@ -90,6 +105,7 @@ def cli() -> None:
 )
 @click.option("--seeds", "-s", default="0", show_default=True, help="Comma-separated seeds.")
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
+@protocol_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--data-root", default=None, help="Where the data set lies (or its env var).")
 @click.option(
@@ -119,6 +135,7 @@ def run(
     bits,
     seeds,
     split,
+    protocol,
     device,
     data_root,
     data_options,
@@ -144,6 +161,7 @@ def run(
         bits=parse_bits(bits),
         seeds=parse_seeds(seeds),
         split=split,
+        protocol=protocol,
         device=device,
         data_root=data_root,
         data_options=_parse_options(data_options, "--data-option"),
@@ -333,6 +351,7 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
 @cli.command()
 @click.option("--dataset", "-d", required=True, help="Registered data set, or a .toml file.")
 @click.option("--split", default=None, help="Split name (default: the data set's default).")
+@protocol_option
 @click.option("--data-root", default=None)
 @click.option(
     "--data-option",
@@ -346,7 +365,7 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
     default=None,
     help="Write the manifest here (default: print a summary only).",
 )
-def split(dataset, split, data_root, data_options, out) -> None:
+def split(dataset, split, protocol, data_root, data_options, out) -> None:
     """Make a zero-shot split and print (or write) its manifest."""
     from .datasets import load_dataset, resolve_dataset
     from .results import atomic_write_text
@@ -354,7 +373,8 @@ def split(dataset, split, data_root, data_options, out) -> None:
 
     spec = resolve_dataset(dataset)
     imageset = load_dataset(spec, data_root, **_parse_options(data_options, "--data-option"))
-    manifest = make_split(imageset, spec.protocol, split or spec.default_split, spec.named_splits)
+    name = split or spec.default_split
+    manifest = make_split(imageset, spec.protocol, name, spec.named_splits, protocol)
     check_protocol_counts(manifest, spec.protocol)
     summary = manifest.summary()
     for key, value in summary.items():

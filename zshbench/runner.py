@@ -65,6 +65,7 @@ class RunRequest:
     bits: list[int]
     seeds: list[int] = field(default_factory=lambda: [0])
     split: str | None = None
+    protocol: str = "unseen@all"
     device: str = "auto"
     data_root: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
@@ -175,7 +176,7 @@ def prepare_split(
     spec = resolve_dataset(request.dataset)
     imageset = load_dataset(spec, request.data_root, **request.data_options)
     split_name = request.split or spec.default_split
-    split = make_split(imageset, spec.protocol, split_name, spec.named_splits)
+    split = make_split(imageset, spec.protocol, split_name, spec.named_splits, request.protocol)
     check_protocol_counts(split, spec.protocol)
     manifest = split_manifest_path(request.results_dir, imageset.name, split.split_id)
     if manifest.exists() and not _manifest_matches(manifest, split) and write_manifest:

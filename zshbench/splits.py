@@ -29,6 +29,17 @@ from .errors import DatasetError, ZshbenchError
 from .method import ImageView, TrainData, ValidationTask
 
 STANDARD_MARKER = ["standard"]
+XLSA17_MARKER = ["xlsa17"]  # a named split read from the user's xlsa17 files
+
+RETRIEVAL_PROTOCOLS: tuple[str, ...] = ("unseen@all", "unseen@unseen", "seen@seen", "seen@all")
+DEFAULT_RETRIEVAL = "unseen@all"
+RETRIEVAL_HELP = {
+    "unseen@all": "unseen-class queries, database of every image not trained on nor queried "
+    "(seen and unseen classes: the RAZH paper's protocol, SPEC section 1)",
+    "unseen@unseen": "unseen-class queries, database of the other unseen-class images",
+    "seen@seen": "held-out seen-class queries, database of the other held-out seen-class images",
+    "seen@all": "held-out seen-class queries, database of every image not trained on nor queried",
+}
 
 
 @dataclass
@@ -55,6 +66,7 @@ class Split:
     validation: ValidationManifest
     protocol: dict[str, Any]
     split_id: str = ""
+    retrieval: str = DEFAULT_RETRIEVAL
 
     def __post_init__(self) -> None:
         if isinstance(self.validation, dict):
@@ -78,14 +90,19 @@ class Split:
             "database": self.database_ids,
             "validation": asdict(self.validation),
         }
+        name = self.name.replace(":", "-").replace("/", "-")
+        if self.retrieval != DEFAULT_RETRIEVAL:  # the default's ids are what they always were
+            content["retrieval"] = self.retrieval
+            name = f"{name}-{self.retrieval}"
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-        return f"{self.name.replace(':', '-').replace('/', '-')}-{digest[:10]}"
+        return f"{name}-{digest[:10]}"
 
     def summary(self) -> dict[str, Any]:
         """What every result record carries about its split."""
         return {
             "name": self.name,
             "id": self.split_id,
+            "protocol": self.retrieval,
             "seed": self.seed,
             "num_seen": len(self.seen_classes),
             "num_unseen": len(self.unseen_classes),
@@ -144,6 +161,10 @@ def _unseen_for(
             if not imageset.standard_unseen_classes:
                 raise DatasetError(f"{imageset.name} ships no standard seen/unseen split")
             names = imageset.standard_unseen_classes
+        elif names == XLSA17_MARKER:
+            from .datasets.xlsa17 import proposed_unseen_classes
+
+            names = proposed_unseen_classes(imageset.name)
     else:
         known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
         raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"Known: {known}.")
@@ -189,73 +210,131 @@ def _take(rng: np.random.Generator, pool: np.ndarray, count: int, what: str) -> 
     return np.sort(rng.permutation(pool)[:count])
 
 
+def check_retrieval(name: str) -> str:
+    """A retrieval protocol's name, or a one-line error with the closest known one."""
+    if name in RETRIEVAL_PROTOCOLS:
+        return name
+    import difflib
+
+    close = difflib.get_close_matches(str(name), RETRIEVAL_PROTOCOLS, n=1, cutoff=0.5)
+    hint = f"Did you mean {close[0]!r}? " if close else ""
+    raise ZshbenchError(
+        f"unknown protocol {name!r}", f"{hint}Choose one of {', '.join(RETRIEVAL_PROTOCOLS)}."
+    )
+
+
+def _per_class(
+    rng: np.random.Generator,
+    imageset: ImageSet,
+    classes: list[int],
+    pool: np.ndarray,
+    count: int,
+    kind: str,
+) -> np.ndarray:
+    """``count`` images of every class in ``classes``, drawn from the indices ``pool``."""
+    labels = imageset.labels
+    taken = [
+        _take(rng, pool[labels[pool] == c], count, f"{kind} class {imageset.class_names[c]!r}")
+        for c in classes
+    ]
+    return np.concatenate(taken) if taken else np.zeros(0, np.int64)
+
+
+def _seen_queries(
+    imageset: ImageSet, protocol: Protocol, seen: list[int], outside: np.ndarray, seed: int
+) -> np.ndarray:
+    """Held-out seen-class queries (seen@* protocols): ``query_per_unseen_class`` images of
+    every seen class that training does not use, drawn with their own stream of the seed."""
+    try:
+        return _per_class(
+            np.random.default_rng([seed, 3]), imageset, seen, outside,
+            protocol.query_per_unseen_class, "seen",
+        )  # fmt: skip
+    except DatasetError as error:
+        raise DatasetError(
+            f"{imageset.name} cannot give seen-class queries: {error.message}",
+            "Seen-class protocols need held-out images of every seen class: use unseen@all or "
+            "unseen@unseen, or a data-set file with a smaller train_per_seen_class.",
+        ) from None
+
+
+def _database(
+    imageset: ImageSet, retrieval: str, unseen: list[int], train: np.ndarray, query: np.ndarray
+) -> np.ndarray:
+    """Every image neither trained on nor queried, restricted to the protocol's classes."""
+    used = np.zeros(len(imageset), bool)
+    used[train] = True
+    used[query] = True
+    rest = np.flatnonzero(~used)
+    in_unseen = np.isin(imageset.labels[rest], unseen)
+    if retrieval == "unseen@unseen":
+        return rest[in_unseen]
+    if retrieval == "seen@seen":
+        return rest[~in_unseen]
+    return rest
+
+
+def _validation(
+    imageset: ImageSet, protocol: Protocol, seen: list[int], pool: np.ndarray, seed: int
+) -> ValidationManifest:
+    """Pseudo-unseen seen classes held out for model selection, drawn from ``pool`` (seen
+    images that neither train nor are queries)."""
+    if not protocol.validation_classes:
+        return ValidationManifest()
+    if protocol.validation_classes >= len(seen):
+        raise DatasetError("validation_classes must be fewer than the seen classes")
+    labels = imageset.labels
+    val_rng = np.random.default_rng([seed, 2])
+    held = sorted(int(c) for c in val_rng.choice(seen, protocol.validation_classes, False))
+    val_query = []
+    for c in held:
+        class_pool = pool[labels[pool] == c]
+        count = min(protocol.query_per_unseen_class, len(class_pool) // 2)
+        val_query.append(np.sort(val_rng.permutation(class_pool)[:count]))
+    val_query_idx = np.concatenate(val_query)
+    val_db_idx = np.setdiff1d(pool, val_query_idx)
+    cap = protocol.validation_database_per_class
+    if cap is not None:
+        val_db_idx = np.concatenate(
+            [np.sort(val_rng.permutation(val_db_idx[labels[val_db_idx] == c])[:cap]) for c in seen]
+        )
+        val_db_idx = np.sort(val_db_idx)
+    return ValidationManifest(
+        classes=[imageset.class_names[c] for c in held],
+        query_ids=imageset.image_ids[val_query_idx].tolist(),
+        database_ids=imageset.image_ids[val_db_idx].tolist(),
+    )
+
+
 def make_split(
     imageset: ImageSet,
     protocol: Protocol,
     name: str,
     named_splits: dict[str, list[str]] | None = None,
+    retrieval: str = DEFAULT_RETRIEVAL,
 ) -> Split:
-    """Build the split ``name`` of ``imageset`` under ``protocol`` (deterministic)."""
+    """Build the split ``name`` of ``imageset`` under ``protocol`` (deterministic), with the
+    queries and database of the ``retrieval`` protocol (see ``RETRIEVAL_HELP``).
+
+    The classes, the training set and the unseen queries are the same under every protocol;
+    the seen-class queries come from their own random stream, so the default protocol's
+    split (and its id) is what it always was.
+    """
+    retrieval = check_retrieval(retrieval)
     base, seed = parse_split_name(name)
     unseen = _unseen_for(imageset, base, seed, named_splits or {}, protocol)
     seen = [c for c in range(imageset.num_classes) if c not in set(unseen)]
-    labels = imageset.labels
+    everything = np.arange(len(imageset))
     rng = np.random.default_rng([seed, 1])
-    train, query = [], []
-    for c in seen:
-        train.append(
-            _take(
-                rng,
-                np.flatnonzero(labels == c),
-                protocol.train_per_seen_class,
-                f"seen class {imageset.class_names[c]!r}",
-            )
-        )
-    for c in unseen:
-        query.append(
-            _take(
-                rng,
-                np.flatnonzero(labels == c),
-                protocol.query_per_unseen_class,
-                f"unseen class {imageset.class_names[c]!r}",
-            )
-        )
-    train_idx = np.concatenate(train) if train else np.zeros(0, np.int64)
-    query_idx = np.concatenate(query) if query else np.zeros(0, np.int64)
-    used = np.zeros(len(imageset), bool)
-    used[train_idx] = True
-    used[query_idx] = True
-    database_idx = np.flatnonzero(~used)
-
-    validation = ValidationManifest()
-    if protocol.validation_classes:
-        if protocol.validation_classes >= len(seen):
-            raise DatasetError("validation_classes must be fewer than the seen classes")
-        val_rng = np.random.default_rng([seed, 2])
-        held = sorted(int(c) for c in val_rng.choice(seen, protocol.validation_classes, False))
-        seen_outside_train = database_idx[np.isin(labels[database_idx], seen)]
-        val_query = []
-        for c in held:
-            pool = seen_outside_train[labels[seen_outside_train] == c]
-            count = min(protocol.query_per_unseen_class, len(pool) // 2)
-            val_query.append(np.sort(val_rng.permutation(pool)[:count]))
-        val_query_idx = np.concatenate(val_query)
-        val_db_idx = np.setdiff1d(seen_outside_train, val_query_idx)
-        cap = protocol.validation_database_per_class
-        if cap is not None:
-            val_db_idx = np.concatenate(
-                [
-                    np.sort(val_rng.permutation(val_db_idx[labels[val_db_idx] == c])[:cap])
-                    for c in seen
-                ]
-            )
-            val_db_idx = np.sort(val_db_idx)
-        validation = ValidationManifest(
-            classes=[imageset.class_names[c] for c in held],
-            query_ids=imageset.image_ids[val_query_idx].tolist(),
-            database_ids=imageset.image_ids[val_db_idx].tolist(),
-        )
-
+    train_idx = _per_class(rng, imageset, seen, everything, protocol.train_per_seen_class, "seen")
+    query_idx = _per_class(
+        rng, imageset, unseen, everything, protocol.query_per_unseen_class, "unseen"
+    )
+    outside = np.setdiff1d(everything[np.isin(imageset.labels, seen)], train_idx)
+    if retrieval.startswith("seen@"):
+        query_idx = _seen_queries(imageset, protocol, seen, outside, seed)
+        outside = np.setdiff1d(outside, query_idx)
+    database_idx = _database(imageset, retrieval, unseen, train_idx, query_idx)
     split = Split(
         dataset=imageset.name,
         name=name,
@@ -265,15 +344,19 @@ def make_split(
         train_ids=imageset.image_ids[train_idx].tolist(),
         query_ids=imageset.image_ids[query_idx].tolist(),
         database_ids=imageset.image_ids[database_idx].tolist(),
-        validation=validation,
+        validation=_validation(imageset, protocol, seen, outside, seed),
         protocol=asdict(protocol),
+        retrieval=retrieval,
     )
     split.check_disjoint()
     return split
 
 
 def check_protocol_counts(split: Split, protocol: Protocol) -> None:
-    """The counts a data set's entry promises (SPEC §1) must be the counts the split has."""
+    """The counts a data set's entry promises (SPEC §1) must be the counts the split has
+    (they describe the paper's protocol, so other retrieval protocols are not held to them)."""
+    if split.retrieval != DEFAULT_RETRIEVAL:
+        return
     for key, actual in (
         ("expected_train", len(split.train_ids)),
         ("expected_query", len(split.query_ids)),

@@ -31,6 +31,7 @@ else:  # pragma: no cover - Python 3.10
 #: The marker a ``named_splits`` entry uses for "the split the data set ships" (AWA2's
 #: trainclasses.txt / testclasses.txt).
 SHIPPED_SPLIT = ["standard"]
+XLSA17_SPLIT = ["xlsa17"]  # read from the user's xlsa17 files (zshbench.datasets.xlsa17)
 
 _REQUIRED = ("name", "title", "loader", "num_classes", "protocol")
 _STRING_FIELDS = (
@@ -110,7 +111,7 @@ def _named_splits(path: Path, table: Any, num_unseen: int) -> dict[str, list[str
         key = f"named_splits.{name}"
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise _fail(path, key, "must be a list of class names")
-        if classes == SHIPPED_SPLIT:
+        if classes in (SHIPPED_SPLIT, XLSA17_SPLIT):
             splits[name] = list(classes)
             continue
         if len(set(classes)) != len(classes):
