@@ -382,7 +382,6 @@ def json_schema() -> dict[str, Any]:
     body["required"] = ["schema", *body["required"]]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://zshbench.invalid/schema/record-{SCHEMA_VERSION}.json",
         "title": f"zshbench result record, schema {SCHEMA_VERSION}",
         **body,
         "$defs": definitions,
