@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_zshbench as zshbench
+from schema_check import schema_errors
 
 from zshbench.errors import ZshbenchError
 
@@ -81,6 +82,22 @@ def test_report_and_plot(digits_results):
     pngs = sorted((digits_results / "results" / "plots").glob("*.png"))
     assert len(pngs) == 3  # mAP vs bits + curves at 16 and 32 bits
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_the_printed_schema_holds_every_record_a_run_wrote(digits_results):
+    """``zshbench schema record`` is what a tool outside Python reads records with."""
+    printed = zshbench("schema", "record", cwd=digits_results)
+    assert printed.returncode == 0, printed.stderr
+    schema = json.loads(printed.stdout)
+    records = sorted((digits_results / "results").rglob("bits*-seed*.json"))
+    assert len(records) == 8
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["schema"] == 2 and schema_errors(record, schema) == [], path
+    record["bits"] = "16"  # a schema that held anything would pass this too
+    assert schema_errors(record, schema)
+    wrong = zshbench("schema", "records", cwd=digits_results)
+    assert wrong.returncode == 2 and "'records' is not 'record'" in wrong.stderr
 
 
 def test_itq_beats_lsh_on_digits(digits_results):
