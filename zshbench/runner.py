@@ -501,26 +501,40 @@ def _jobs(setup: _Run) -> list[tuple[int, int, Path]]:
     ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Cell:
+    """One (bits, seed) of a run and where its record goes."""
+
+    bits: int
+    seed: int
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.bits} bits seed {self.seed}"
+
+
 def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
     """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed)."""
+    cell = _Cell(bits, seed, path)
     seed_everything(seed)
     started = time.perf_counter()
-    method, context = _train(setup, bits, seed, path)
+    method, context = _train(setup, cell)
     fitted = time.perf_counter()
     barrier(setup.world)  # every rank has trained, so every rank's artifacts are written
     if not setup.world.is_main:
         barrier(setup.world)  # while rank 0 encodes, evaluates and writes the record
         return
-    record = _measure(setup, method, context, bits, seed, path, started, fitted)
+    record = _measure(setup, cell, method, context, (started, fitted))
     write_record(path, record)
     setup.progress.log(
-        f"{setup.run_name} {bits} bits seed {seed}: {record.map_key} = {record.map_value:.4f}"
+        f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
         f"  ({record.timings.fit_s:.1f} s training)"
     )
     barrier(setup.world)
 
 
-def _train(setup: _Run, bits: int, seed: int, path: Path) -> tuple[HashingMethod, RunContext]:
+def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
     """The method trained on the split's training side, and the context it was trained in.
 
     Everything logged while rank 0 trains, live figures included, also goes to the record's
@@ -529,6 +543,7 @@ def _train(setup: _Run, bits: int, seed: int, path: Path) -> tuple[HashingMethod
     from .progress import LoggedProgress
 
     request, world, split = setup.request, setup.world, setup.views.split
+    bits, seed, path = cell.bits, cell.seed, cell.path
     record_progress = (
         LoggedProgress(setup.progress, path.with_suffix(".log"))
         if world.is_main
@@ -548,7 +563,7 @@ def _train(setup: _Run, bits: int, seed: int, path: Path) -> tuple[HashingMethod
     )
     method = setup.method_cls(bits, **request.options)
     try:
-        with setup.progress.task(f"train {setup.run_name} {bits} bits seed {seed}"):
+        with setup.progress.task(f"train {setup.run_name} {cell.label}"):
             method.fit(setup.views.train_data(request.topk), context)
     finally:
         if isinstance(record_progress, LoggedProgress):
@@ -558,19 +573,17 @@ def _train(setup: _Run, bits: int, seed: int, path: Path) -> tuple[HashingMethod
 
 def _measure(
     setup: _Run,
+    cell: _Cell,
     method: HashingMethod,
     context: RunContext,
-    bits: int,
-    seed: int,
-    path: Path,
-    started: float,
-    fitted: float,
+    clock: tuple[float, float],
 ) -> Record:
     """Encode queries and database, evaluate them, and the record of it (the codes saved
-    beside it if asked); ``started`` and ``fitted`` are the clock before and after training."""
+    beside it if asked); ``clock`` is the time before and after training."""
     from .evaluation.metrics import chance_map, evaluate
 
     request, views, name = setup.request, setup.views, setup.request.method
+    bits, (started, fitted) = cell.bits, clock
     query_codes = _encode(method, views.query_view(), context, bits, name, "queries")
     db_codes = _encode(method, views.database_view(), context, bits, name, "database")
     encoded = time.perf_counter()
@@ -581,7 +594,7 @@ def _measure(
         views.database_labels,
         topk=request.topk,
         ties=request.ties,
-        seed=seed,
+        seed=cell.seed,
         device=setup.device,
     )
     evaluated = time.perf_counter()
@@ -595,36 +608,35 @@ def _measure(
         fit_phases=method.phase_seconds(),
     )
     codes_file = (
-        _save_codes(path, query_codes, db_codes, views, bits) if request.save_codes else None
+        _save_codes(cell.path, query_codes, db_codes, views, bits) if request.save_codes else None
     )
-    return _record(setup, method, context, bits, seed, path, scores, timings, codes_file)
+    artifacts = artifact_files(context.artifact_dir)
+    return _record(setup, cell, method.config(), scores, timings, artifacts, codes_file)
 
 
 def _record(
     setup: _Run,
-    method: HashingMethod,
-    context: RunContext,
-    bits: int,
-    seed: int,
-    path: Path,
+    cell: _Cell,
+    config: dict[str, Any],
     scores: dict[str, Any],
     timings: Timings,
+    artifacts: list[str],
     codes_file: str | None,
 ) -> Record:
     """The record of one (bits, seed): everything about it that could change a number."""
     request, split = setup.request, setup.views.split
-    log = path.with_suffix(".log")
+    log = cell.path.with_suffix(".log")
     return Record(
         method=request.method,
         run_name=setup.run_name,
         dataset=split.dataset,
         split=SplitInfo(**split.summary()),
-        bits=bits,
-        seed=seed,
+        bits=cell.bits,
+        seed=cell.seed,
         tie_policy=request.ties,
         topk=request.topk,
         options=request.options,  # what the user set (the run name's hash is of these)
-        config=method.config(),
+        config=config,
         encoder=setup.encoder,
         encoder_options=request.encoder_options if setup.encoder else None,
         metrics=measured_metrics(scores),
@@ -635,7 +647,7 @@ def _record(
         environment=environment(setup.device),
         distributed=Distributed(**setup.world.summary()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        artifacts=artifact_files(context.artifact_dir),
+        artifacts=artifacts,
         log_file=log.name if log.is_file() else None,
         codes_file=codes_file,
     )
