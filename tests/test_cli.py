@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runner import run_zshbench as zshbench
+from cli_runner import launch_env, run_zshbench
 from schema_check import schema_errors
 
 from zshbench.errors import ZshbenchError
+
+
+def zshbench(*args: str, cwd: Path):
+    """The command line of this checkout (its root on PYTHONPATH), wherever zshbench is
+    installed, with one thread per process."""
+    return run_zshbench(*args, cwd=cwd, env=launch_env())
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +320,7 @@ def test_two_identical_sweeps_share_the_work(tmp_path):
     """Issue 10: two identical sweeps into one folder both did all the work."""
     args = [sys.executable, "-m", "zshbench", "run", "--method", "sh", "--dataset", "digits"]
     args += ["--bits", "8,16", "--seeds", "0,1,2,3", "--results", "results"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = launch_env()
     sweeps = [
         subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
