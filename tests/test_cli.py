@@ -284,6 +284,7 @@ def test_a_full_disk_is_one_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", script, *ITQ, "--bits", "8,16"],
         cwd=tmp_path,
+        env=launch_env(),
         capture_output=True,
         text=True,
     )
@@ -369,6 +370,7 @@ def test_an_interrupted_plot_never_leaves_a_half_written_png(digits_results, tmp
     done = subprocess.run(
         [sys.executable, "-c", script, "plot", "--out", str(out)],
         cwd=digits_results,
+        env=launch_env(),
         capture_output=True,
         text=True,
     )
