@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_runner import run_zshbench as zshbench
+from cli_runner import launch_env, run_zshbench
+from schema_check import schema_errors
 
 from zshbench.errors import ZshbenchError
+
+
+def zshbench(*args: str, cwd: Path):
+    """The command line of this checkout (its root on PYTHONPATH), wherever zshbench is
+    installed, with one thread per process."""
+    return run_zshbench(*args, cwd=cwd, env=launch_env())
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +87,22 @@ def test_report_and_plot(digits_results):
     pngs = sorted((digits_results / "results" / "plots").glob("*.png"))
     assert len(pngs) == 3  # mAP vs bits + curves at 16 and 32 bits
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_the_printed_schema_holds_every_record_a_run_wrote(digits_results):
+    """``zshbench schema record`` is what a tool outside Python reads records with."""
+    printed = zshbench("schema", "record", cwd=digits_results)
+    assert printed.returncode == 0, printed.stderr
+    schema = json.loads(printed.stdout)
+    records = sorted((digits_results / "results").rglob("bits*-seed*.json"))
+    assert len(records) == 8
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["schema"] == 2 and schema_errors(record, schema) == [], path
+    record["bits"] = "16"  # a schema that held anything would pass this too
+    assert schema_errors(record, schema)
+    wrong = zshbench("schema", "records", cwd=digits_results)
+    assert wrong.returncode == 2 and "'records' is not 'record'" in wrong.stderr
 
 
 def test_itq_beats_lsh_on_digits(digits_results):
@@ -262,6 +284,7 @@ def test_a_full_disk_is_one_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", script, *ITQ, "--bits", "8,16"],
         cwd=tmp_path,
+        env=launch_env(),
         capture_output=True,
         text=True,
     )
@@ -298,7 +321,7 @@ def test_two_identical_sweeps_share_the_work(tmp_path):
     """Issue 10: two identical sweeps into one folder both did all the work."""
     args = [sys.executable, "-m", "zshbench", "run", "--method", "sh", "--dataset", "digits"]
     args += ["--bits", "8,16", "--seeds", "0,1,2,3", "--results", "results"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = launch_env()
     sweeps = [
         subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -347,6 +370,7 @@ def test_an_interrupted_plot_never_leaves_a_half_written_png(digits_results, tmp
     done = subprocess.run(
         [sys.executable, "-c", script, "plot", "--out", str(out)],
         cwd=digits_results,
+        env=launch_env(),
         capture_output=True,
         text=True,
     )

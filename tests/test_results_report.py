@@ -11,39 +11,46 @@ import stat
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 
 import pytest
 
 from zshbench import results
 from zshbench.errors import ZshbenchError
+from zshbench.record import SCHEMA_VERSION, Record, SplitInfo, Timings
 from zshbench.report import leaderboards, records_frame, render, summarise
 
 
-def _record(dataset="digits", method="itq", bits=16, seed=0, value=0.5, ties="expected"):
-    return {
-        "method": method,
-        "run_name": method,
-        "dataset": dataset,
-        "split": {"id": "random-0-abc", "name": "random-0"},
-        "bits": bits,
-        "seed": seed,
-        "tie_policy": ties,
-        "topk": 5000,
-        "metrics": {"map@5000": value},
-        "curves": {},
-        "timings": {"fit_s": 1.0},
-    }
+def _record(dataset="digits", method="itq", bits=16, seed=0, value=0.5, ties="expected", **more):
+    return Record(
+        method=method,
+        run_name=method,
+        dataset=dataset,
+        split=SplitInfo(id="random-0-abc", name="random-0"),
+        bits=bits,
+        seed=seed,
+        tie_policy=ties,
+        topk=5000,
+        options={},
+        config={},
+        encoder=None,
+        encoder_options=None,
+        metrics={"map@5000": value},
+        curves={},
+        timings=Timings(fit_s=1.0, encode_s=0.5, evaluate_s=0.25),
+        method_source=None,
+        method_family=None,
+        environment=None,
+        distributed=None,
+        created=None,
+        **more,
+    )
 
 
 def _write(tmp_path, **kwargs):
     record = _record(**kwargs)
     path = results.record_path(
-        tmp_path,
-        record["dataset"],
-        record["split"]["id"],
-        record["run_name"],
-        record["bits"],
-        record["seed"],
+        tmp_path, record.dataset, record.split.id, record.run_name, record.bits, record.seed
     )
     results.write_record(path, record)
     return path
@@ -111,13 +118,13 @@ def test_report_without_records_says_what_to_do(tmp_path):
 
 def test_record_carries_schema(tmp_path):
     path = _write(tmp_path)
-    assert json.loads(path.read_text())["schema"] == results.SCHEMA_VERSION
+    assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION == 2
 
 
 def test_leaderboard_title_gives_the_chance_level(tmp_path):
     for seed in (0, 1):
         record = _record(seed=seed, value=0.4)
-        record["metrics"]["chance_map"] = 0.1167
+        record.metrics["chance_map"] = 0.1167
         path = results.record_path(tmp_path, "digits", "random-0-abc", "itq", 16, seed)
         results.write_record(path, record)
     text = render(tmp_path, "markdown")
@@ -125,9 +132,7 @@ def test_leaderboard_title_gives_the_chance_level(tmp_path):
 
 
 def test_a_hashed_run_name_is_explained_by_its_options(tmp_path):
-    record = _record(method="razh")
-    record["run_name"] = "razh@1a2b3c4d"
-    record["options"] = {"losses": "cls+h"}
+    record = replace(_record(method="razh"), run_name="razh@1a2b3c4d", options={"losses": "cls+h"})
     path = results.record_path(tmp_path, "digits", "random-0-abc", "razh@1a2b3c4d", 16, 0)
     results.write_record(path, record)
     text = render(tmp_path, "markdown")
@@ -238,13 +243,13 @@ def test_records_of_another_schema_are_reported_once(tmp_path):
     _write(tmp_path, seed=0)
     for seed in (1, 2, 3):
         path = _write(tmp_path, seed=seed)
-        path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 2}))
+        path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 3}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = list(results.iter_records(tmp_path))
     assert len(rows) == 1
     [message] = [str(w.message) for w in caught]
-    assert "3 of schema 2" in message and "reads schema 1" in message
+    assert "3 of schema 3" in message and "reads schema 1 and 2" in message
 
 
 BROKEN_RECORDS = {

@@ -131,6 +131,31 @@ def test_other_tie_policies_get_their_own_records(plugins, tmp_path):
     assert "map@all" in json.loads(other.read_text())["metrics"]
 
 
+def test_a_run_writes_a_typed_schema2_record_the_printed_schema_holds(plugins, tmp_path):
+    from schema_check import schema_errors
+
+    from zshbench.record import Record, json_schema, read_record
+
+    request = _request(tmp_path)
+    request.save_codes = True
+    path = runner.run(request)[0]
+    raw = json.loads(path.read_text())
+    assert raw["schema"] == 2 and schema_errors(raw, json_schema()) == []
+    record, problem = read_record(path)
+    assert problem is None and isinstance(record, Record)
+    assert (record.method, record.run_name, record.dataset, record.bits, record.seed) == (
+        "spy", "spy", "digits", 8, 0,
+    )  # fmt: skip
+    assert (record.tie_policy, record.topk, record.map_key) == ("expected", 5000, "map@5000")
+    assert set(record.metrics) == {"map@5000", "chance_map"}
+    assert record.split.num_query == 60 and record.split.num_database == 1337
+    assert record.distributed.world_size == 1
+    assert record.environment.device == runner.resolve_device("auto")
+    assert record.codes_file == "bits8-seed0.codes.npz"
+    assert record.log_file is None  # the spy logs nothing while it trains, so no log file
+    assert record.timings.fit_s >= 0 and record.timings.fit_phases == {}
+
+
 def test_save_codes_writes_packed_codes_beside_a_fresh_record(plugins, tmp_path):
     from zshbench.evaluation.codes import unpack_codes
 

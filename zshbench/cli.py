@@ -1,4 +1,4 @@
-"""The ``zshbench`` command line: run, report, plot, eval, split, download, list, info.
+"""The ``zshbench`` command line: run, report, plot, schema, eval, split, download, list, info.
 
 Heavy imports (torch, models) happen inside the commands that need them, so ``zshbench list``
 and ``zshbench --help`` stay fast. Every user-facing error is one line with what to do.
@@ -307,6 +307,15 @@ def plot(results_dir, out_dir, datasets) -> None:
     paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
     for path in paths:
         click.echo(str(path))
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["record"]))
+def schema(what) -> None:
+    """The JSON schema (draft 2020-12) of a result record file, for tools outside Python."""
+    from .record import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @cli.command(name="eval")

@@ -38,11 +38,10 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
 
     gathered: dict = nested(3)
     for path, record in iter_records(results_dir):
-        if datasets and record["dataset"] not in datasets:
+        if datasets and record.dataset not in datasets:
             continue
-        key = (record["dataset"], record["split"]["id"], record.get("tie_policy", "?"))
-        run = record.get("run_name", record["method"])
-        for name, curve in record.get("curves", {}).items():
+        key = (record.dataset, record.split.id, record.tie_policy)
+        for name, curve in record.curves.items():
             x_key = "radius" if name == "pr_curve" else "n"
             y_keys = (
                 ("precision", "recall")
@@ -57,7 +56,7 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
             except (KeyError, TypeError, ValueError) as error:
                 warnings.warn(f"skipping curve {name} of record {path}: {error}", stacklevel=2)
                 continue
-            earlier = gathered[key][record["bits"]][run][name]
+            earlier = gathered[key][record.bits][record.run_name][name]
             if earlier and earlier[0][0].shape != x.shape:
                 warnings.warn(
                     f"skipping curve {name} of record {path}: its grid differs from the other "

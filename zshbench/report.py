@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tabulate import tabulate
 
 from .errors import ZshbenchError
 from .reference_figures import reference_rows, registered_figures
-from .results import iter_records, map_key
+from .results import iter_records
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
@@ -28,21 +27,19 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
     """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
     rows = []
     for path, record in iter_records(results_dir):  # only well-formed records come back
-        metrics = record["metrics"]
-        key = map_key(record)
         rows.append(
             {
-                "dataset": record["dataset"],
-                "split": record["split"]["id"],
-                "method": record.get("run_name", record["method"]),
-                "bits": int(record["bits"]),
-                "seed": int(record["seed"]),
-                "ties": record.get("tie_policy", "?"),
-                "metric": key,
-                "map": float(metrics[key]),
-                "chance": _number_or_none(metrics.get("chance_map")),
-                "options": _options_text(record.get("options")),
-                "fit_s": record.get("timings", {}).get("fit_s"),
+                "dataset": record.dataset,
+                "split": record.split.id,
+                "method": record.run_name,
+                "bits": record.bits,
+                "seed": record.seed,
+                "ties": record.tie_policy,
+                "metric": record.map_key,
+                "map": record.map_value,
+                "chance": record.chance_map,
+                "options": json.dumps(record.options, sort_keys=True, default=str),
+                "fit_s": record.timings.fit_s,
                 "path": str(path),
             }
         )
@@ -61,20 +58,6 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "path",
     ]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _number_or_none(value: object) -> float | None:
-    """A finite number read from a record, or None (a hand-edited field must not crash)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _options_text(options: object) -> str:
-    """The options a run was given, as sorted JSON ({} when absent or not a mapping)."""
-    if not isinstance(options, dict):
-        return "{}"
-    return json.dumps(options, sort_keys=True, default=str)
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:

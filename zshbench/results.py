@@ -1,4 +1,6 @@
-"""Result records: one JSON file per (method, data set, split, bits, seed), written atomically.
+"""The results folder: one record file per (method, data set, split, bits, seed), written
+atomically, locked while it runs, read back each measurement once. What a record holds, and how
+it is checked and migrated, is :mod:`zshbench.record`.
 
 Layout (ann-benchmarks style, the path says what it is)::
 
@@ -18,7 +20,8 @@ A record is written to a temporary file in the same folder and moved into place 
 existing one; files are created with the user's umask, like any other file. Every path is built
 from checked name components, so nothing is ever written outside the results folder.
 ``report`` and ``plot`` only read these files, and trust them no more than they must: a record
-that is unreadable, malformed, of another schema or a copy of another is reported and skipped.
+that is unreadable, malformed, of a schema this version does not read or a copy of another is
+reported and skipped.
 """
 
 from __future__ import annotations
@@ -26,12 +29,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import re
 import secrets
 import socket
-import stat
 import time
 import warnings
 from collections.abc import Iterator
@@ -39,6 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ZshbenchError, os_error_line
+from .record import (
+    DEFAULT_TIES,
+    DEFAULT_TOPK,
+    READABLE_SCHEMAS,
+    Record,
+    RecordProblem,
+    read_record,
+    record_from_json,
+)
 from .registry import MAX_NAME_LENGTH, NAME_RULE
 
 try:  # per-record locks need POSIX advisory locks; elsewhere runs go unlocked
@@ -46,7 +56,6 @@ try:  # per-record locks need POSIX advisory locks; elsewhere runs go unlocked
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 1
 DEFAULT_RESULTS_DIR = Path("results")
 
 #: A run name: a registry-style name, optionally ``@`` and a variant (``itq@1f2e3d4c``).
@@ -97,10 +106,6 @@ def _make_folder(folder: Path) -> None:
         raise NotADirectoryError(
             errno.ENOTDIR, "a part of the path is a file, not a folder", str(folder)
         ) from None
-
-
-DEFAULT_TIES = "expected"
-DEFAULT_TOPK = 5000
 
 
 def check_run_name(name: str) -> str:
@@ -173,8 +178,14 @@ def split_manifest_path(results_dir: Path, dataset: str, split_id: str) -> Path:
     )
 
 
-def write_record(path: Path, record: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps({"schema": SCHEMA_VERSION, **record}, indent=1))
+def write_record(path: Path, record: Record) -> None:
+    """Write ``record`` at ``path`` atomically, after checking it reads back as it was."""
+    text = record.to_json()
+    try:
+        record_from_json(json.loads(text))
+    except RecordProblem as problem:
+        raise ZshbenchError(f"the record for {path} is not valid: {problem}") from None
+    atomic_write_text(path, text)
 
 
 def check_writable(results_dir: Path) -> None:
@@ -300,99 +311,6 @@ class RecordLock:
 # Reading records back
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def map_key(record: dict[str, Any]) -> str | None:
-    """The ``map@K`` key of a record's metrics, or None."""
-    metrics = record.get("metrics")
-    if not isinstance(metrics, dict):
-        return None
-    return next((k for k in metrics if isinstance(k, str) and k.startswith("map@")), None)
-
-
-def record_problem(record: Any) -> str | None:
-    """Why ``record`` (parsed JSON of schema 1) cannot be used, or None if it can.
-
-    Checks exactly what ``report`` and ``plot`` read, so a hand-edited or foreign file is
-    skipped with a reason instead of breaking them.
-    """
-    if not isinstance(record, dict):
-        return f"it holds a JSON {type(record).__name__}, not an object"
-    for key in ("method", "dataset"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            return f"'{key}' is missing or not text"
-    if "run_name" in record and not isinstance(record["run_name"], str):
-        return "'run_name' is not text"
-    split = record.get("split")
-    if not isinstance(split, dict) or not isinstance(split.get("id"), str):
-        return "'split' has no id"
-    if not _is_int(record.get("bits")) or record["bits"] < 1:
-        return "'bits' is not a positive whole number"
-    if not _is_int(record.get("seed")) or record["seed"] < 0:
-        return "'seed' is not a whole number ≥ 0"
-    if not isinstance(record.get("metrics"), dict):
-        return "'metrics' is not an object"
-    key = map_key(record)
-    if key is None:
-        return "'metrics' has no map@K value"
-    value = record["metrics"][key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"'{key}' is {json.dumps(value)}, not a number"
-    if not math.isnan(value) and not 0.0 <= value <= 1.0:
-        return f"'{key}' is {value}, outside [0, 1]"
-    if "tie_policy" in record and not isinstance(record["tie_policy"], str):
-        return "'tie_policy' is not text"
-    topk = record.get("topk", DEFAULT_TOPK)
-    if topk is not None and (not _is_int(topk) or topk < 1):
-        return "'topk' is not a positive whole number or null"
-    if "curves" in record and not isinstance(record["curves"], dict):
-        return "'curves' is not an object"
-    return None
-
-
-def record_identity(record: dict[str, Any]) -> tuple[Any, ...]:
-    """What a record measures: two records with the same identity are the same measurement."""
-    return (
-        record.get("run_name", record["method"]),
-        record["method"],
-        record["dataset"],
-        record["split"]["id"],
-        record["bits"],
-        record["seed"],
-        record.get("tie_policy", DEFAULT_TIES),
-        record.get("topk", DEFAULT_TOPK),
-    )
-
-
-#: No record comes near this size (curves included, a record is some kilobytes).
-MAX_RECORD_BYTES = 64 * 2**20
-
-
-def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(record, None) for a usable record file, else (None, why not).
-
-    A record of another schema comes back as (None, "schema N"). Only regular files are read
-    (a FIFO or device named like a record would block or never end), and none larger than
-    :data:`MAX_RECORD_BYTES`.
-    """
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            return None, "not a regular file"
-        if info.st_size > MAX_RECORD_BYTES:
-            return None, f"{info.st_size} bytes, larger than any record"
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as error:
-        text = (getattr(error, "strerror", None) or str(error)).splitlines()[0][:120]
-        return None, f"unreadable ({text})"
-    if isinstance(record, dict) and record.get("schema") != SCHEMA_VERSION:
-        return None, f"schema {record.get('schema')!r}"
-    problem = record_problem(record)
-    return (None, problem) if problem else (record, None)
-
-
 def record_is_done(path: Path) -> bool:
     """True if a usable record is at ``path``; an unusable one is warned about (it is redone).
 
@@ -422,8 +340,9 @@ def _inside_run_files(relative: Path) -> bool:
     )
 
 
-def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every usable record under ``results_dir``, each measurement once.
+def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
+    """Every usable record under ``results_dir``, each measurement once (schema-1 files
+    migrated as they are read).
 
     Warned about and skipped: an unreadable or malformed file (one line naming it), records of
     another schema (one line for all of them), and a second file holding the same measurement
@@ -432,7 +351,7 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         return
-    found: dict[tuple[Any, ...], list[tuple[Path, dict[str, Any]]]] = {}
+    found: dict[tuple[Any, ...], list[tuple[Path, Record]]] = {}
     other_schema: dict[str, int] = {}
     for path in sorted(results_dir.rglob("bits*-seed*.json")):
         if _inside_run_files(path.relative_to(results_dir)):
@@ -444,43 +363,46 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
             else:
                 warnings.warn(f"skipping record {path}: {problem}", stacklevel=2)
             continue
-        found.setdefault(record_identity(record), []).append((path, record))
+        found.setdefault(record.identity, []).append((path, record))
     if other_schema:
         counts = ", ".join(f"{n} of {schema}" for schema, n in sorted(other_schema.items()))
+        readable = " and ".join(str(version) for version in READABLE_SCHEMAS)
         warnings.warn(
             f"skipping records under {results_dir} written by another zshbench version "
-            f"({counts}; this one reads schema {SCHEMA_VERSION})",
+            f"({counts}; this one reads schema {readable})",
             stacklevel=2,
         )
-    chosen = []
-    for copies in found.values():
-        keep = copies[0]
-        for path, record in copies:
-            if _canonical(results_dir, record) == path:
-                keep = (path, record)
-        if len(copies) > 1:
-            others = ", ".join(str(p) for p, _ in copies if p != keep[0])
-            verb = "repeats" if len(copies) == 2 else "repeat"
-            warnings.warn(
-                f"duplicate records of one measurement: {others} {verb} {keep[0]}; "
-                "counting it once",
-                stacklevel=2,
-            )
-        chosen.append(keep)
+    chosen = [_one_of(results_dir, copies) for copies in found.values()]
     yield from sorted(chosen, key=lambda item: item[0])
 
 
-def _canonical(results_dir: Path, record: dict[str, Any]) -> Path | None:
+def _one_of(results_dir: Path, copies: list[tuple[Path, Record]]) -> tuple[Path, Record]:
+    """The copy at the record's own path (else the first), the others warned about."""
+    keep = copies[0]
+    for path, record in copies:
+        if _canonical(results_dir, record) == path:
+            keep = (path, record)
+    if len(copies) > 1:
+        others = ", ".join(str(p) for p, _ in copies if p != keep[0])
+        verb = "repeats" if len(copies) == 2 else "repeat"
+        warnings.warn(
+            f"duplicate records of one measurement: {others} {verb} {keep[0]}; counting it once",
+            stacklevel=2,
+        )
+    return keep
+
+
+def _canonical(results_dir: Path, record: Record) -> Path | None:
     try:
         return record_path(
             results_dir,
-            record["dataset"],
-            record["split"]["id"],
-            record.get("run_name", record["method"]),
-            record["bits"],
-            record["seed"],
-            record.get("tie_policy", DEFAULT_TIES),
-            record.get("topk", DEFAULT_TOPK),
+            record.dataset,
+            record.split.id,
+            record.run_name,
+            record.bits,
+            record.seed,
+            record.tie_policy,
+            record.topk,
         )
-    except (ZshbenchError, TypeError, ValueError):
+    except ZshbenchError:
         return None

@@ -41,6 +41,7 @@ from .encoders import DEFAULT_ENCODER, check_encoder_options
 from .errors import DatasetError, TrainingError, ZshbenchError
 from .method import HashingMethod, ImageView, Progress, RunContext
 from .plugin_manager import load_plugins
+from .record import Distributed, Environment, Record, SplitInfo, Timings, measured_metrics
 from .results import (
     RecordLock,
     atomic_write_bytes,
@@ -143,26 +144,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def environment(device: str) -> dict[str, Any]:
+def environment(device: str) -> Environment:
+    """The versions and device a record is made with."""
     import torch
 
-    info: dict[str, Any] = {
-        "zshbench": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(device)
     try:
         import timm
 
-        info["timm"] = timm.__version__
+        timm_version: str | None = timm.__version__
     except ImportError:  # pragma: no cover - timm is a dependency
-        pass
-    return info
+        timm_version = None
+    return Environment(
+        zshbench=__version__,
+        python=platform.python_version(),
+        numpy=np.__version__,
+        torch=torch.__version__,
+        timm=timm_version,
+        platform=platform.platform(),
+        device=device,
+        gpu=torch.cuda.get_device_name(device) if device.startswith("cuda") else None,
+    )
 
 
 def prepare_split(
@@ -428,6 +429,22 @@ def _claimed_jobs(
             lock.release()
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every (bits, seed) of one run shares, on one rank."""
+
+    request: RunRequest
+    progress: Progress
+    method_cls: type[HashingMethod]
+    method_source: str
+    method_family: str
+    device: str
+    world: WorldInfo
+    views: SplitViews
+    run_name: str
+    encoder: str | None  # the attribute-text encoder the method reads, if it reads one
+
+
 def _run_all(
     request: RunRequest,
     progress: Progress,
@@ -438,10 +455,29 @@ def _run_all(
     world: WorldInfo,
 ) -> list[Path]:
     """The (bits, seed) loop of :func:`run`, on one rank."""
-    from .evaluation.codes import pack_codes
-    from .evaluation.metrics import chance_map, evaluate
-    from .progress import LoggedProgress
+    uses_encoder = method_cls.uses_text_encoder
+    setup = _Run(
+        request=request,
+        progress=progress,
+        method_cls=method_cls,
+        method_source=plugins.methods.source(request.method),
+        method_family=method_spec.family,
+        device=device,
+        world=world,
+        views=_agreed_split(request, progress, world),
+        run_name=request.run_name or default_run_name(request.method, request.options),
+        encoder=(request.encoder or DEFAULT_ENCODER) if uses_encoder else request.encoder,
+    )
+    written: list[Path] = []
+    jobs = _jobs(setup)
+    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, setup.run_name, written):
+        _run_one(setup, bits, seed, path)
+        written.append(path)
+    return written
 
+
+def _agreed_split(request: RunRequest, progress: Progress, world: WorldInfo) -> SplitViews:
+    """The split of the data set, the same on every rank (or a one-line error)."""
     views, _ = prepare_split(request, progress, write_manifest=world.is_main)
     split = views.split
     main_split_id = broadcast_object(split.split_id, world)
@@ -450,120 +486,189 @@ def _run_all(
             f"rank {world.rank} made split {split.split_id}, rank 0 made {main_split_id}",
             "Every process must see the same data set; check --data-root on each node.",
         )
-    run_name = request.run_name or default_run_name(request.method, request.options)
-    jobs = [
+    return views
+
+
+def _jobs(setup: _Run) -> list[tuple[int, int, Path]]:
+    """(bits, seed, record path) of every record the run asks for, in order."""
+    request, split = setup.request, setup.views.split
+    return [
         (bits, seed, record_path(
-            request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
+            request.results_dir, split.dataset, split.split_id, setup.run_name, bits, seed,
             request.ties, request.topk,
         ))
         for bits in request.bits
         for seed in request.seeds
     ]  # fmt: skip
-    encoder_name = request.encoder
-    if method_cls.uses_text_encoder:
-        encoder_name = encoder_name or DEFAULT_ENCODER
-    written = []
-    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, run_name, written):
-        seed_everything(seed)
-        # Everything logged for this record, live figures included, also goes to its log file.
-        record_progress = (
-            LoggedProgress(progress, path.with_suffix(".log")) if world.is_main else progress
-        )
-        context = RunContext(
-            device=device,
-            seed=seed,
-            progress=record_progress,
-            checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
-            encoder=request.encoder,
-            encoder_options=request.encoder_options,
-            rank=world.rank,
-            world_size=world.world_size,
-            artifact_dir=path.with_name(path.stem + "-files"),
-            cache_dir=Path(request.results_dir) / split.dataset / split.split_id / ".cache",
-        )
-        method = method_cls(bits, **request.options)
-        label = f"{run_name} {bits} bits seed {seed}"
-        started = time.perf_counter()
-        try:
-            with progress.task(f"train {label}"):
-                method.fit(views.train_data(request.topk), context)
-        finally:
-            if isinstance(record_progress, LoggedProgress):
-                record_progress.close()
-        fitted = time.perf_counter()
-        barrier(world)  # every rank has trained, so every rank's artifacts are written
-        if not world.is_main:
-            barrier(world)  # while rank 0 encodes, evaluates and writes the record
-            written.append(path)
-            continue
-        query_codes = _encode(method, views.query_view(), context, bits, request.method, "queries")
-        db_codes = _encode(method, views.database_view(), context, bits, request.method, "database")
-        encoded = time.perf_counter()
-        artifacts = artifact_files(context.artifact_dir)
-        metrics = evaluate(
-            query_codes,
-            views.query_labels,
-            db_codes,
-            views.database_labels,
-            topk=request.topk,
-            ties=request.ties,
-            seed=seed,
-            device=device,
-        )
-        evaluated = time.perf_counter()
-        metrics["chance_map"] = chance_map(
-            views.query_labels, views.database_labels, request.topk, device
-        )
-        curves = {key: metrics.pop(key) for key in ("pr_curve", "p_at_n", "r_at_n")}
-        record = {
-            "method": request.method,
-            "run_name": run_name,
-            "method_source": plugins.methods.source(request.method),
-            "method_family": method_spec.family,
-            "dataset": split.dataset,
-            "split": split.summary(),
-            "bits": bits,
-            "seed": seed,
-            "config": method.config(),
-            "options": request.options,  # what the user set (the run name's hash is of these)
-            "encoder": encoder_name,
-            "encoder_options": request.encoder_options if encoder_name else None,
-            "tie_policy": request.ties,
-            "topk": request.topk,
-            "metrics": metrics,
-            "curves": curves,
-            "timings": {
-                "fit_s": round(fitted - started, 4),
-                "encode_s": round(encoded - fitted, 4),
-                "evaluate_s": round(evaluated - encoded, 4),
-                **({"fit_phases": method.phase_seconds()} if method.phase_seconds() else {}),
-            },
-            "environment": environment(device),
-            "distributed": world.summary(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        if artifacts:
-            record["artifacts"] = artifacts
-        if path.with_suffix(".log").is_file():
-            record["log_file"] = path.with_suffix(".log").name
-        if request.save_codes:
-            codes_path = path.with_suffix(".codes.npz")
-            packed = io.BytesIO()
-            np.savez_compressed(
-                packed,
-                query_codes=pack_codes(query_codes),
-                db_codes=pack_codes(db_codes),
-                bits=np.array(bits),
-                query_labels=views.query_labels,
-                db_labels=views.database_labels,
-            )
-            atomic_write_bytes(codes_path, packed.getvalue())
-            record["codes_file"] = codes_path.name
-        write_record(path, record)
-        key = next(k for k in metrics if k.startswith("map@"))
-        progress.log(
-            f"{label}: {key} = {metrics[key]:.4f}  ({record['timings']['fit_s']:.1f} s training)"
-        )
-        barrier(world)
-        written.append(path)
-    return written
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One (bits, seed) of a run and where its record goes."""
+
+    bits: int
+    seed: int
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.bits} bits seed {self.seed}"
+
+
+def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
+    """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed)."""
+    cell = _Cell(bits, seed, path)
+    seed_everything(seed)
+    started = time.perf_counter()
+    method, context = _train(setup, cell)
+    fitted = time.perf_counter()
+    barrier(setup.world)  # every rank has trained, so every rank's artifacts are written
+    if not setup.world.is_main:
+        barrier(setup.world)  # while rank 0 encodes, evaluates and writes the record
+        return
+    record = _measure(setup, cell, method, context, (started, fitted))
+    write_record(path, record)
+    setup.progress.log(
+        f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
+        f"  ({record.timings.fit_s:.1f} s training)"
+    )
+    barrier(setup.world)
+
+
+def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
+    """The method trained on the split's training side, and the context it was trained in.
+
+    Everything logged while rank 0 trains, live figures included, also goes to the record's
+    log file (``bits<B>-seed<S>.log``).
+    """
+    from .progress import LoggedProgress
+
+    request, world, split = setup.request, setup.world, setup.views.split
+    bits, seed, path = cell.bits, cell.seed, cell.path
+    record_progress = (
+        LoggedProgress(setup.progress, path.with_suffix(".log"))
+        if world.is_main
+        else setup.progress
+    )
+    context = RunContext(
+        device=setup.device,
+        seed=seed,
+        progress=record_progress,
+        checkpoint_dir=path.parent / f".checkpoints-bits{bits}-seed{seed}",
+        encoder=request.encoder,
+        encoder_options=request.encoder_options,
+        rank=world.rank,
+        world_size=world.world_size,
+        artifact_dir=path.with_name(path.stem + "-files"),
+        cache_dir=Path(request.results_dir) / split.dataset / split.split_id / ".cache",
+    )
+    method = setup.method_cls(bits, **request.options)
+    try:
+        with setup.progress.task(f"train {setup.run_name} {cell.label}"):
+            method.fit(setup.views.train_data(request.topk), context)
+    finally:
+        if isinstance(record_progress, LoggedProgress):
+            record_progress.close()
+    return method, context
+
+
+def _measure(
+    setup: _Run,
+    cell: _Cell,
+    method: HashingMethod,
+    context: RunContext,
+    clock: tuple[float, float],
+) -> Record:
+    """Encode queries and database, evaluate them, and the record of it (the codes saved
+    beside it if asked); ``clock`` is the time before and after training."""
+    from .evaluation.metrics import chance_map, evaluate
+
+    request, views, name = setup.request, setup.views, setup.request.method
+    bits, (started, fitted) = cell.bits, clock
+    query_codes = _encode(method, views.query_view(), context, bits, name, "queries")
+    db_codes = _encode(method, views.database_view(), context, bits, name, "database")
+    encoded = time.perf_counter()
+    scores = evaluate(
+        query_codes,
+        views.query_labels,
+        db_codes,
+        views.database_labels,
+        topk=request.topk,
+        ties=request.ties,
+        seed=cell.seed,
+        device=setup.device,
+    )
+    evaluated = time.perf_counter()
+    scores["chance_map"] = chance_map(
+        views.query_labels, views.database_labels, request.topk, setup.device
+    )
+    timings = Timings(
+        fit_s=round(fitted - started, 4),
+        encode_s=round(encoded - fitted, 4),
+        evaluate_s=round(evaluated - encoded, 4),
+        fit_phases=method.phase_seconds(),
+    )
+    codes_file = (
+        _save_codes(cell.path, query_codes, db_codes, views, bits) if request.save_codes else None
+    )
+    artifacts = artifact_files(context.artifact_dir)
+    return _record(setup, cell, method.config(), scores, timings, artifacts, codes_file)
+
+
+def _record(
+    setup: _Run,
+    cell: _Cell,
+    config: dict[str, Any],
+    scores: dict[str, Any],
+    timings: Timings,
+    artifacts: list[str],
+    codes_file: str | None,
+) -> Record:
+    """The record of one (bits, seed): everything about it that could change a number."""
+    request, split = setup.request, setup.views.split
+    log = cell.path.with_suffix(".log")
+    return Record(
+        method=request.method,
+        run_name=setup.run_name,
+        dataset=split.dataset,
+        split=SplitInfo(**split.summary()),
+        bits=cell.bits,
+        seed=cell.seed,
+        tie_policy=request.ties,
+        topk=request.topk,
+        options=request.options,  # what the user set (the run name's hash is of these)
+        config=config,
+        encoder=setup.encoder,
+        encoder_options=request.encoder_options if setup.encoder else None,
+        metrics=measured_metrics(scores),
+        curves={key: scores[key] for key in ("pr_curve", "p_at_n", "r_at_n")},
+        timings=timings,
+        method_source=setup.method_source,
+        method_family=setup.method_family,
+        environment=environment(setup.device),
+        distributed=Distributed(**setup.world.summary()),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        artifacts=artifacts,
+        log_file=log.name if log.is_file() else None,
+        codes_file=codes_file,
+    )
+
+
+def _save_codes(
+    path: Path, query_codes: np.ndarray, db_codes: np.ndarray, views: SplitViews, bits: int
+) -> str:
+    """Write the packed codes and labels beside the record (``--save-codes``); the file name."""
+    from .evaluation.codes import pack_codes
+
+    codes_path = path.with_suffix(".codes.npz")
+    packed = io.BytesIO()
+    np.savez_compressed(
+        packed,
+        query_codes=pack_codes(query_codes),
+        db_codes=pack_codes(db_codes),
+        bits=np.array(bits),
+        query_labels=views.query_labels,
+        db_labels=views.database_labels,
+    )
+    atomic_write_bytes(codes_path, packed.getvalue())
+    return codes_path.name
