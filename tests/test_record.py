@@ -53,7 +53,7 @@ def test_a_real_schema1_record_reads_with_every_value_it_holds(path):
         assert getattr(record, name) == raw[name], name
     assert record.method_source == raw["method_source"]
     assert record.method_family == raw["method_family"]
-    assert dataclasses.asdict(record.split) == raw["split"]
+    assert dataclasses.asdict(record.split) == {**raw["split"], "protocol": "unseen@all"}
     assert dataclasses.asdict(record.distributed) == raw["distributed"]
     environment = dataclasses.asdict(record.environment)
     assert environment == {"gpu": None, **raw["environment"]}  # a CPU run names no GPU
@@ -199,7 +199,7 @@ def test_schema1_migration_fills_what_schema1_readers_assumed():
     record = rec.record_from_json(minimal)
     assert record.run_name == "itq" and record.tie_policy == "random" and record.topk == 5000
     assert record.metrics == {"map@5000": 0.5}  # the echo and the text value are gone
-    assert record.split == rec.SplitInfo(id="s") and record.environment is None
+    assert record.split == rec.SplitInfo(id="s", protocol="unseen@all") and record.environment is None
     assert record.timings == rec.Timings(fit_s=None, encode_s=None, evaluate_s=None)
     del minimal["metrics"]["ties"]
     assert rec.record_from_json(minimal).tie_policy == "expected"  # the path's default

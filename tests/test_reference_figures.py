@@ -22,19 +22,16 @@ from zshbench.report import render
 
 
 def _write(tmp_path, dataset: str, bits: int, value: float, metric: str = "map@5000") -> None:
-    record = {
-        "method": "itq",
-        "run_name": "itq",
-        "dataset": dataset,
-        "split": {"id": "random-0-abc", "name": "random-0"},
-        "bits": bits,
-        "seed": 0,
-        "tie_policy": "expected",
-        "topk": int(metric.partition("@")[2]),
-        "metrics": {metric: value},
-        "curves": {},
-        "timings": {"fit_s": 1.0},
-    }
+    from zshbench.record import Record, SplitInfo, Timings
+
+    record = Record(
+        method="itq", run_name="itq", dataset=dataset,
+        split=SplitInfo(id="random-0-abc", name="random-0"), bits=bits, seed=0,
+        tie_policy="expected", topk=int(metric.partition("@")[2]), options={}, config={},
+        encoder=None, encoder_options=None, metrics={metric: value}, curves={},
+        timings=Timings(fit_s=1.0, encode_s=0.5, evaluate_s=0.25), method_source=None,
+        method_family=None, environment=None, distributed=None, created=None,
+    )  # fmt: skip
     path = results.record_path(tmp_path, dataset, "random-0-abc", "itq", bits, 0)
     results.write_record(path, record)
 

@@ -62,6 +62,10 @@ class SplitInfo:
     )
     name: str | None = field(default=None, metadata=_about("split name, e.g. random-0"))
     seed: int | None = field(default=None, metadata=_about("seed that drew the split"))
+    protocol: str | None = field(
+        default=None,
+        metadata=_about("queries@database: unseen@all (the paper's, schema 1's only), ..."),
+    )
     num_seen: int | None = field(default=None, metadata=_about("seen (training) classes"))
     num_unseen: int | None = field(default=None, metadata=_about("unseen (query) classes"))
     num_train: int | None = field(default=None, metadata=_about("training images"))
@@ -239,6 +243,14 @@ def read_record(path: Path) -> tuple[Record | None, str | None]:
         return None, str(problem)
 
 
+def _schema1_split(split: Any) -> Any:
+    """Schema 1 knew one protocol, the paper's unseen@all, so its splits are that one."""
+    filled = _filled(SplitInfo, split)
+    if isinstance(filled, dict) and filled.get("protocol") is None:
+        filled = {**filled, "protocol": "unseen@all"}
+    return filled
+
+
 def migrate_schema1(data: dict[str, Any]) -> dict[str, Any]:
     """A schema-1 object in schema 2's layout, absent fields filled as schema 1's readers
     assumed (run name: the method; tie policy: the one the metrics repeat, else expected;
@@ -256,7 +268,7 @@ def migrate_schema1(data: dict[str, Any]) -> dict[str, Any]:
     return {
         **{key: data.get(key) for key in ("method", "dataset", "bits", "seed")},
         "run_name": data.get("run_name", data.get("method")),
-        "split": _filled(SplitInfo, data.get("split")),
+        "split": _schema1_split(data.get("split")),
         "tie_policy": data.get("tie_policy", ties if isinstance(ties, str) else DEFAULT_TIES),
         "topk": data.get("topk", DEFAULT_TOPK),
         "options": options if isinstance(options, dict) else {},
