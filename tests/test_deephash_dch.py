@@ -85,7 +85,7 @@ def test_it_learns_and_beats_lsh_on_the_separable_set():
 
 
 def test_bad_options_are_one_line_errors():
-    with pytest.raises(ZshbenchError, match="dch: gamma must be > 0"):
+    with pytest.raises(ZshbenchError, match="DCH option gamma must be a number > 0"):
         dch.DCH(16, gamma=0.0)
     with pytest.raises(ZshbenchError, match="DCH option lam must be a number ≥ 0"):
         dch.DCH(16, lam=float("nan"))

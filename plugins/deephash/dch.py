@@ -35,7 +35,6 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective
-from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
 from zshbench.options import Option
 
@@ -108,14 +107,9 @@ class DCH(DeepHashBaseline):
     output: ClassVar[str] = "tanh"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "gamma": Option(20.0, minimum=0.0, help="Cauchy scale γ (> 0)"),
+        "gamma": Option(20.0, exclusive_minimum=0.0, help="Cauchy scale γ"),
         "lam": Option(0.1, minimum=0.0, help="weight λ of the Cauchy quantisation loss"),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["gamma"] == 0:
-            raise ZshbenchError(f"{self.method_name}: gamma must be > 0")
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -48,7 +48,6 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
-from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
 from zshbench.options import Option
 
@@ -180,7 +179,9 @@ class DSDH(DeepHashBaseline):
     output: ClassVar[str] = "linear"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "mu": Option(1.0, minimum=0.0, help="weight μ of the classification of the codes"),
+        "mu": Option(
+            1.0, exclusive_minimum=0.0, help="weight μ of the codes' classification (divides)"
+        ),
         "nu": Option(0.1, minimum=0.0, help="weight ν of ‖W‖²"),
         "eta": Option(55.0, minimum=0.0, help="quantisation weight η"),
         "dcc_iterations": Option(10, minimum=1, help="W- and B-step rounds per epoch"),
@@ -188,11 +189,6 @@ class DSDH(DeepHashBaseline):
             5000, minimum=0, help="training-set size η was set for (0: the training set's)"
         ),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["mu"] == 0:
-            raise ZshbenchError(f"{self.method_name}: mu must be > 0 (the updates divide by it)")
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int
