@@ -1,5 +1,6 @@
-"""What the deep baselines share beyond the engine: pair labels, balanced pair weights, per-image
-code memory, the two output layers and the base class.
+"""What the deep baselines share beyond the engine: pair labels, per-image code memory, the two
+output layers and the base class (the balanced pair weights are the engine's
+:func:`plugins.deep.pairs.pair_weights`, which RAZH uses too).
 
 Every baseline here is a :class:`DeepHashBaseline`: the engine's backbone and pooled feature, one
 linear hash layer, and the method's own objective. The output layer is the paper's:
@@ -32,25 +33,6 @@ def same_class(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch
     """s_ij = 1 when image i and image j share their (single) class label, as a bool matrix."""
     other = labels if other is None else other
     return labels[:, None] == other[None, :]
-
-
-def balanced_pair_weights(similar: torch.Tensor) -> torch.Tensor:
-    """w_ij = |S| / |S_1| for similar and |S| / |S_0| for dissimilar pairs (HashNet, DCH).
-
-    S is the batch's ordered pairs (i, j), i ≠ j: an image is not a pair with itself, and the
-    diagonal gets weight 0. A kind of pair absent from the batch gets weight 0 (the papers divide
-    by its count).
-    """
-    count = similar.shape[0]
-    off_diagonal = ~torch.eye(count, dtype=torch.bool, device=similar.device)
-    same = similar.bool() & off_diagonal
-    total = count * (count - 1)
-    positive = same.sum()
-    negative = total - positive
-    weights = torch.where(
-        same, total / positive.clamp_min(1).float(), total / negative.clamp_min(1).float()
-    )
-    return weights * off_diagonal
 
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:

@@ -37,10 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
+from plugins.deep.pairs import pair_weights
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import DeepHashBaseline, balanced_pair_weights, no_autocast, same_class
+from .common import DeepHashBaseline, no_autocast, same_class
 
 
 def continuation_beta(
@@ -58,7 +59,7 @@ def weighted_pairwise_loss(h: torch.Tensor, similar: torch.Tensor, alpha: float)
         inner = alpha * h @ h.T
         terms = F.softplus(inner) - similar.float() * inner
         count = h.shape[0]
-        return (balanced_pair_weights(similar) * terms).sum() / max(count * (count - 1), 1)
+        return (pair_weights(similar) * terms).sum() / max(count * (count - 1), 1)
 
 
 class HashNetObjective(Objective):
