@@ -249,7 +249,11 @@ def train(
     while its epoch-average training accuracy is below the bar: on all seen classes, from a
     different start, the chosen epoch count is not always enough to fit them.
     """
-    loop = TrainingLoop(objective, images, labels, normalizer, settings, context, label, method)
+    session = Session(
+        objective.network, images, labels, normalizer, context, settings,
+        classifier_trained=objective.classifier_trained,
+    )  # fmt: skip
+    loop = TrainingLoop(objective, session, label, method)
     for epoch in range(1, loop.plan.last_epoch + 1):
         stats = loop.run_epoch(epoch)
         if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
@@ -318,38 +322,26 @@ def _distributed(objective: Objective, device: torch.device, world: int) -> nn.M
 
 class TrainingLoop:
     """The state of one :func:`train` call (optimiser, schedule, seeded generator, selector) and
-    its steps: an epoch, one optimisation step, a validation, the stopping rules, the end."""
+    its steps: an epoch, one optimisation step, a validation, the stopping rules, the end.
+    ``session`` holds the training set, its normaliser, the settings and the run's context."""
 
-    def __init__(
-        self,
-        objective: Objective,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        normalizer: Normalizer,
-        settings: TrainSettings,
-        context: RunContext,
-        label: str,
-        method: str,
-    ):
-        self.objective, self.images, self.labels = objective, images, labels
-        self.normalizer, self.settings, self.context = normalizer, settings, context
-        self.label, self.method = label, method
+    def __init__(self, objective: Objective, session: Session, label: str, method: str):
+        self.objective, self.session, self.label, self.method = objective, session, label, method
+        self.settings, self.context = session.settings, session.context
+        settings, context = session.settings, session.context
         self.device = torch.device(context.device)
         objective.to(self.device).train()
         self.step_module = _distributed(objective, self.device, context.world_size)
         self.parameters = [p for p in objective.parameters() if p.requires_grad]
         self.optimizer = _optimizer(self.parameters, settings)
-        self.plan = EpochPlan.of(len(images), settings, context.world_size)
+        self.plan = EpochPlan.of(len(self.session.images), settings, context.world_size)
         steps = self.plan.steps_per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, WarmupCosine(settings.warmup_epochs * steps, steps * self.plan.horizon)
         )
-        self.augment = build_augmentation(settings.augment, settings.image_size or images.shape[-1])
+        side = settings.image_size or self.session.images.shape[-1]
+        self.augment = build_augmentation(settings.augment, side)
         self.generator = torch.Generator().manual_seed(context.seed * 7919 + context.rank + 1)
-        self.session = Session(
-            objective.network, images, labels, normalizer, context, settings,
-            classifier_trained=objective.classifier_trained,
-        )  # fmt: skip
         self.result = TrainResult()
         self.selector = EpochSelector(settings.selection_window)
 
@@ -360,7 +352,7 @@ class TrainingLoop:
     def _shard(self, epoch: int) -> torch.Tensor:
         """This rank's training positions for ``epoch``: a seeded permutation, cut in equal
         shards."""
-        world, count = self.context.world_size, len(self.images)
+        world, count = self.context.world_size, len(self.session.images)
         seed = self.context.seed * 100_003 + epoch
         order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
         return order[: self.plan.per_rank * world][self.context.rank :: world]
@@ -392,13 +384,12 @@ class TrainingLoop:
 
     def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the images at ``index``; the objective's loss terms."""
-        raw = self.images[index]
+        session = self.session
+        raw = session.images[index]
         if self.augment is not None:
             raw = self.augment(raw)
-        batch = Batch(
-            self.normalizer(raw, self.device), self.labels[index].to(self.device), index,
-            self.generator, epoch,
-        )  # fmt: skip
+        images, labels = session.normalizer(raw, self.device), session.labels[index].to(self.device)
+        batch = Batch(images, labels, index, self.generator, epoch)
         with autocast(self.context.device, self.settings.amp):
             parts = self.step_module(batch)
         self._refuse_non_finite(parts, epoch, step)

@@ -50,7 +50,7 @@ from plugins.deep.network import HashingNetwork
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import DeepHashBaseline
+from .common import BALANCE, DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
 
 
@@ -191,7 +191,7 @@ class ADSH(DeepHashBaseline):
         "num_samples": Option(2000, minimum=1, help="m, images of Ω per outer iteration"),
         "gamma": Option(200.0, minimum=0.0, help="γ, weight of Σ‖v_i − ũ_i‖²"),
         "inner_epochs": Option(3, minimum=1, help="epochs on Ω per outer iteration"),
-        "balance": Option(True, help="S = +1 / −r as the authors' code (false: the paper's ±1)"),
+        "balance": BALANCE,
     }
 
     def build_objective(

@@ -50,7 +50,7 @@ from plugins.deep.network import HashingNetwork
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import DeepHashBaseline
+from .common import BALANCE, DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
 
 
@@ -214,7 +214,7 @@ class DDSH(DeepHashBaseline):
         **DeepHashBaseline.default_options,
         "sample_columns": Option(100, minimum=1, help="|Ω|, columns of S sampled per round"),
         "rounds_per_sample": Option(3, minimum=1, help="discrete step + pass over Γ per Ω"),
-        "balance": Option(True, help="S = +1 / −r as the authors' code (false: the paper's ±1)"),
+        "balance": BALANCE,
     }
 
     def build_objective(
