@@ -198,3 +198,17 @@ def test_every_first_party_default_passes_its_own_declaration():
         options = cls(16).options
         assert all(not isinstance(v, Option) for v in options.values())
         assert not any(isinstance(v, float) and math.isnan(v) for v in options.values())
+
+
+def test_every_deep_method_declares_each_option_with_a_help_line():
+    """One option system: a deep method's options are all Options (type, range, help), so the
+    declaration checks them and ``zshbench info`` explains them; none is re-checked by hand."""
+    from zshbench.plugin_manager import load_plugins
+
+    plugins = load_plugins()
+    deep = [name for name in plugins.methods.names() if plugins.methods.get(name).family == "deep"]
+    assert {"adsh", "amvh", "ddsh", "drmh", "sitnet", "razh"} <= set(deep)
+    for name in deep:
+        declared = plugins.methods.get(name).load().default_options
+        plain = [k for k, v in declared.items() if not isinstance(v, Option) or not v.help]
+        assert not plain, f"{name}: {plain}"

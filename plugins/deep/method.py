@@ -113,7 +113,9 @@ class DeepHashingMethod(HashingMethod):
     # ------------------------------------------------------------------ options
 
     def check_options(self) -> None:
-        """One-line errors for what the typed declarations cannot say (combinations)."""
+        """One-line errors for what one option's declaration cannot say: combinations of options
+        and values with a structure (an odd window). A value's type, range or choices belong in
+        its :class:`~zshbench.options.Option`, which ``HashingMethod`` has already checked."""
         o, name = self.options, self.method_name
         if o["weights"] and o["pretrained"]:
             raise ZshbenchError(f"{name}: give weights or pretrained, not both")

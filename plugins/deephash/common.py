@@ -5,8 +5,8 @@ output layers and the base class (the balanced pair weights are the engine's
 Every baseline here is a :class:`DeepHashBaseline`: the engine's backbone and pooled feature, one
 linear hash layer, and the method's own objective. The output layer is the paper's:
 
-* ``output = "tanh"``: h = tanh(W f + o) (DCH, CSQ; HashNet scales the pre-activation by its
-  continuation β during training);
+* ``output = "tanh"``: h = tanh(W f + o) (DCH, CSQ, ADSH, DDSH, AMVH; HashNet scales the
+  pre-activation by its continuation β during training);
 * ``output = "linear"``: u = W f + o, unbounded, pushed towards ±1 by the loss (DSH's regulariser,
   DPSH's and DSDH's quantisation terms), as in those papers' networks.
 
@@ -108,8 +108,10 @@ class LinearHashingNetwork(HashingNetwork):
 
 class DeepHashBaseline(DeepHashingMethod):
     """A deep baseline: the engine's backbone and hash layer, the paper's output layer
-    (``output``) and its objective (``build_objective``). Options are declared with their types
-    and ranges (:class:`zshbench.options.Option`), checked before any data loads."""
+    (``output``) and its objective (``build_objective``); a baseline with a network of its own
+    (DRMH's regions, SitNet's semantic head) overrides ``build_network``. Options are declared
+    with their types, ranges and help (:class:`zshbench.options.Option`), checked before any
+    data loads."""
 
     output: ClassVar[str] = "tanh"
 
