@@ -13,7 +13,6 @@ from torch import nn  # noqa: E402
 from plugins.deep.backbones import ConvStem, build_backbone  # noqa: E402
 from plugins.deep.engine import (  # noqa: E402
     Batch,
-    EpochSelector,
     Objective,
     Session,
     TrainSettings,
@@ -22,6 +21,7 @@ from plugins.deep.engine import (  # noqa: E402
     training_accuracy,
 )
 from plugins.deep.images import Normalizer, build_augmentation  # noqa: E402
+from plugins.deep.selection import EpochSelector  # noqa: E402
 from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
 from zshbench.method import RunContext  # noqa: E402
 

@@ -122,6 +122,10 @@ def test_bad_options_are_one_line_errors():
         adsh.ADSH(16, num_samples=0)
     with pytest.raises(ZshbenchError, match="gamma"):
         adsh.ADSH(16, gamma=-1)
+    with pytest.raises(ZshbenchError, match="ADSH option inner_epochs must be a whole number ≥ 1"):
+        adsh.ADSH(16, inner_epochs=0)
+    with pytest.raises(ZshbenchError, match="ADSH option balance must be true or false"):
+        adsh.ADSH(16, balance="maybe")
 
 
 def test_adsh_learns_the_easy_set_better_than_lsh():

@@ -148,6 +148,10 @@ def test_bad_options_are_one_line_errors():
         amvh.AMVH(16, latent_dim=0)
     with pytest.raises(ZshbenchError, match="adv_weight"):
         amvh.AMVH(16, adv_weight=-1.0)
+    with pytest.raises(ZshbenchError, match="AMVH option hidden must be a whole number ≥ 1"):
+        amvh.AMVH(16, hidden=0)
+    with pytest.raises(ZshbenchError, match="AMVH option quant_weight must be a number ≥ 0"):
+        amvh.AMVH(16, quant_weight=-0.5)
 
 
 def test_amvh_learns_the_easy_set_better_than_lsh():

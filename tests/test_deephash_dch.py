@@ -67,7 +67,7 @@ def test_a_mutated_key_term_changes_the_loss(mutation, monkeypatch):
         real = dch.same_class
         monkeypatch.setattr(dch, "same_class", lambda labels: ~real(labels))
     else:
-        monkeypatch.setattr(dch, "balanced_pair_weights", lambda s: 1.0 - torch.eye(s.shape[0]))
+        monkeypatch.setattr(dch, "pair_weights", lambda s: 1.0 - torch.eye(s.shape[0]))
     assert objective_parts()["loss"] != pytest.approx(by_hand()["loss"], rel=1e-3)
 
 
@@ -85,7 +85,7 @@ def test_it_learns_and_beats_lsh_on_the_separable_set():
 
 
 def test_bad_options_are_one_line_errors():
-    with pytest.raises(ZshbenchError, match="dch: gamma must be > 0"):
+    with pytest.raises(ZshbenchError, match="DCH option gamma must be a number > 0"):
         dch.DCH(16, gamma=0.0)
     with pytest.raises(ZshbenchError, match="DCH option lam must be a number ≥ 0"):
         dch.DCH(16, lam=float("nan"))

@@ -197,6 +197,8 @@ def test_bad_options_are_one_line_errors():
         ddsh.DDSH(16, sample_columns=0)
     with pytest.raises(ZshbenchError, match="balance"):
         ddsh.DDSH(16, balance="maybe")
+    with pytest.raises(ZshbenchError, match="DDSH option rounds_per_sample must be a whole number"):
+        ddsh.DDSH(16, rounds_per_sample=1.5)
 
 
 def test_ddsh_learns_the_easy_set_better_than_lsh():

@@ -105,6 +105,12 @@ def test_missing_or_unreadable_weights_are_one_line_errors(tmp_path, detector_fi
         drmh.DRMH(16, detector_weights=str(tmp_path / "none.pt"))
     with pytest.raises(ZshbenchError, match="detector_backbone"):
         drmh.DRMH(16, detector="fasterrcnn", detector_weights=str(detector_file))
+    with pytest.raises(ZshbenchError, match="DRMH option detector must be one of"):
+        drmh.DRMH(16, detector="yolo", detector_weights=str(detector_file))
+    with pytest.raises(ZshbenchError, match="DRMH option regions must be a whole number ≥ 1"):
+        drmh.DRMH(16, regions=0, detector_weights=str(detector_file))
+    with pytest.raises(ZshbenchError, match="DRMH option cls_weight must be a number ≥ 0"):
+        drmh.DRMH(16, cls_weight=-1, detector_weights=str(detector_file))
     with pytest.raises(ZshbenchError, match="hub"):
         drmh.DRMH(16, **{**SMALL, "detector_weights": "hub"})
     not_a_detector = tmp_path / "other.pt"

@@ -180,7 +180,7 @@ def test_it_learns_and_beats_lsh_on_the_separable_set():
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ZshbenchError, match="option dcc_iterations must be a whole number ≥ 1"):
         dsdh.DSDH(16, dcc_iterations=0)
-    with pytest.raises(ZshbenchError, match="dsdh: mu must be > 0"):
+    with pytest.raises(ZshbenchError, match="DSDH option mu must be a number > 0"):
         dsdh.DSDH(16, mu=0.0)
 
 

@@ -22,6 +22,7 @@ from deephash_fixture import (  # noqa: E402
 
 from plugins.deep.engine import Batch  # noqa: E402
 from plugins.deephash import hashnet  # noqa: E402
+from zshbench.errors import ZshbenchError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,6 +97,13 @@ def test_a_mutated_key_term_changes_the_loss(mutation, monkeypatch):
     else:
         monkeypatch.setattr(hashnet, "continuation_beta", lambda *args: 1.0)
     assert objective_loss(epoch=2, epochs=1) != pytest.approx(by_hand(2.0), rel=1e-3)
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(ZshbenchError, match="HashNet option alpha must be a number > 0 or null"):
+        hashnet.HashNet(16, alpha=0.0)  # a zero sigmoid parameter flattens the loss
+    with pytest.raises(ZshbenchError, match="HashNet option beta_power must be a number ≥ 0"):
+        hashnet.HashNet(16, beta_power=-1)
 
 
 def test_it_learns_and_beats_lsh_on_the_separable_set():

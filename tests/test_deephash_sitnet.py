@@ -87,6 +87,8 @@ def test_sitnet_is_registered_as_a_zero_shot_deep_method():
     assert spec.load() is sitnet.SitNet
     with pytest.raises(ZshbenchError, match="semantics"):
         sitnet.SitNet(16, semantics="glove")
+    with pytest.raises(ZshbenchError, match="SitNet option margin must be a number ≥ 0"):
+        sitnet.SitNet(16, margin=-0.1)
 
 
 def test_sitnet_learns_the_easy_set_better_than_lsh():

@@ -18,6 +18,8 @@ from zshbench.options import Option, check_options, describe_options, kind_of
 DECLARED = {
     "iterations": Option(50, minimum=0, help="alternations"),
     "rate": Option(0.5, minimum=0.0, maximum=1.0),
+    "scale": Option(2.0, exclusive_minimum=0.0),
+    "share": Option(1.0, exclusive_minimum=0.0, maximum=1.0),
     "dims": Option(None, kind="integer", minimum=1),
     "pool": Option("mean", choices=("mean", "cls")),
     "flag": False,
@@ -39,8 +41,8 @@ def test_plain_defaults_imply_their_kind():
     ]  # fmt: skip
     # defaults alone come back as plain values, not Option objects
     assert check() == {
-        "iterations": 50, "rate": 0.5, "dims": None, "pool": "mean", "flag": False,
-        "name": "pixels", "extra": {}, "sizes": [1, 2], "anything": None, "lr": 1e-3,
+        "iterations": 50, "rate": 0.5, "scale": 2.0, "share": 1.0, "dims": None, "pool": "mean",
+        "flag": False, "name": "pixels", "extra": {}, "sizes": [1, 2], "anything": None, "lr": 1e-3,
     }  # fmt: skip
 
 
@@ -51,6 +53,8 @@ def test_plain_defaults_imply_their_kind():
         ("iterations", "7", 7),  # text of a whole number (a .toml or the Python API)
         ("rate", 1, 1.0),  # a number is a float
         ("rate", "0.25", 0.25),
+        ("scale", 1e-9, 1e-9),  # any number above the strict bound
+        ("share", 1, 1.0),  # the inclusive upper bound
         ("dims", None, None),  # None allowed: the default is None
         ("dims", 3, 3),
         ("flag", "yes", True),
@@ -80,6 +84,10 @@ def test_values_are_coerced_to_their_kind(key, given, expected):
         ("iterations", True, "not true"),  # a bool is not a count
         ("rate", 1.5, "a number in [0, 1], not 1.5"),
         ("rate", float("inf"), "not inf"),
+        ("scale", 0.0, "a number > 0, not 0.0"),  # the strict bound itself is refused
+        ("scale", -1, "a number > 0, not -1"),
+        ("share", 0, "a number in (0, 1], not 0"),
+        ("share", 1.5, "a number in (0, 1], not 1.5"),
         ("rate", "fast", 'not "fast"'),
         ("dims", 0, "a whole number ≥ 1 or null, not 0"),
         ("pool", "max", 'one of "mean", "cls", not "max"'),
@@ -124,6 +132,7 @@ def test_describe_options_for_info():
     rows = {key: (kind, default, help) for key, kind, default, help in describe_options(DECLARED)}
     assert rows["iterations"] == ("a whole number ≥ 0", "50", "alternations")
     assert rows["rate"][0] == "a number in [0, 1]"
+    assert rows["scale"][0] == "a number > 0"
     assert rows["dims"][0] == "a whole number ≥ 1 or null"
     assert rows["pool"][0] == 'one of "mean", "cls"'
     assert rows["lr"] == ("a number", "0.001", "")
@@ -132,6 +141,8 @@ def test_describe_options_for_info():
 def test_bad_declarations_are_refused():
     with pytest.raises(ValueError, match="kind"):
         Option(1, kind="float")
+    with pytest.raises(ValueError, match="minimum or exclusive_minimum"):
+        Option(1.0, minimum=0.0, exclusive_minimum=0.0)
 
 
 # --- the first-party parts declare theirs --------------------------------------------------
@@ -187,3 +198,17 @@ def test_every_first_party_default_passes_its_own_declaration():
         options = cls(16).options
         assert all(not isinstance(v, Option) for v in options.values())
         assert not any(isinstance(v, float) and math.isnan(v) for v in options.values())
+
+
+def test_every_deep_method_declares_each_option_with_a_help_line():
+    """One option system: a deep method's options are all Options (type, range, help), so the
+    declaration checks them and ``zshbench info`` explains them; none is re-checked by hand."""
+    from zshbench.plugin_manager import load_plugins
+
+    plugins = load_plugins()
+    deep = [name for name in plugins.methods.names() if plugins.methods.get(name).family == "deep"]
+    assert {"adsh", "amvh", "ddsh", "drmh", "sitnet", "razh"} <= set(deep)
+    for name in deep:
+        declared = plugins.methods.get(name).load().default_options
+        plain = [k for k, v in declared.items() if not isinstance(v, Option) or not v.help]
+        assert not plain, f"{name}: {plain}"

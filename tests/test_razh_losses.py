@@ -1,4 +1,5 @@
-"""RAZH losses (plugins/razh/losses.py) against values worked out by hand on tiny tensors.
+"""RAZH losses (plugins/razh/losses.py, Eq. 11's θ in plugins/deep/pairs.py, which HashNet and
+DCH share) against values worked out by hand on tiny tensors.
 
 Every expected value is written as explicit scalar arithmetic (math.log / math.exp / math.cosh)
 from the paper's equations, not by calling the functions under test:
@@ -20,11 +21,11 @@ import math
 import pytest
 import torch
 
+from plugins.deep.pairs import pair_weights
 from plugins.razh.losses import (
     classification_loss,
     hash_alignment_loss,
     logcosh,
-    pair_weights,
     pairwise_hash_loss,
     reconstruction_loss,
     total_loss,

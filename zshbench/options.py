@@ -7,6 +7,7 @@ list, ``None`` → any JSON value. An ``Option`` adds a range, choices or a help
 
     default_options = {
         "iterations": Option(50, minimum=0, help="alternations of the B and R steps"),
+        "gamma": Option(20.0, exclusive_minimum=0.0, help="a scale the loss divides by"),
         "pca_dims": Option(None, kind="integer", minimum=1),   # None allowed: the default
         "pool": Option("mean", choices=("mean", "cls")),
         "lr": 1e-3,                                            # a plain default: any number
@@ -43,13 +44,15 @@ class Option:
 
     ``kind`` defaults to the type the default implies (see the module docstring). ``None`` is
     an accepted value when the default is None (e.g. "not set: use the scale's value") or when
-    ``nullable=True``. ``minimum``/``maximum`` are inclusive bounds of a number.
+    ``nullable=True``. ``minimum``/``maximum`` are inclusive bounds of a number;
+    ``exclusive_minimum`` a strict one (a scale or weight that is divided by must be > 0).
     """
 
     default: Any = None
     kind: str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    exclusive_minimum: float | None = None
     choices: tuple[Any, ...] | None = None
     help: str = ""
     nullable: bool | None = None
@@ -59,6 +62,8 @@ class Option:
             object.__setattr__(self, "kind", kind_of(self.default))
         if self.kind not in KINDS:
             raise ValueError(f"Option kind must be one of {KINDS}, not {self.kind!r}")
+        if self.minimum is not None and self.exclusive_minimum is not None:
+            raise ValueError("an Option takes minimum or exclusive_minimum, not both")
         if self.nullable is None:
             object.__setattr__(self, "nullable", self.default is None)
         if self.choices is not None:
@@ -78,7 +83,7 @@ class Option:
                 "array": "a JSON list (e.g. [1, 2])",
                 "any": "any JSON value",
             }[self.kind]
-            text += _range_text(self.minimum, self.maximum)
+            text += _range_text(self.minimum, self.maximum, self.exclusive_minimum)
         return text + (" or null" if self.nullable and self.kind != "any" else "")
 
 
@@ -99,7 +104,11 @@ def kind_of(default: Any) -> str:
     return "any"
 
 
-def _range_text(minimum: float | None, maximum: float | None) -> str:
+def _range_text(minimum: float | None, maximum: float | None, above: float | None) -> str:
+    if above is not None and maximum is not None:
+        return f" in ({_number(above)}, {_number(maximum)}]"
+    if above is not None:
+        return f" > {_number(above)}"
     if minimum is not None and maximum is not None:
         return f" in [{_number(minimum)}, {_number(maximum)}]"
     if minimum is not None:
@@ -159,6 +168,8 @@ def _coerce(option: Option, value: Any) -> Any:
         _json_value(value)
     if kind in ("integer", "number"):
         if option.minimum is not None and value < option.minimum:
+            raise _Invalid
+        if option.exclusive_minimum is not None and value <= option.exclusive_minimum:
             raise _Invalid
         if option.maximum is not None and value > option.maximum:
             raise _Invalid

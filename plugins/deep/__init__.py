@@ -2,7 +2,9 @@
 
 Modules: :mod:`.images` (uint8 image tensors, normalisation, augmentation), :mod:`.backbones`
 (timm ViTs: MAE ViT-B/16 at paper scale, the conv-stem token encoder at CPU scale, weights and
-their provenance), :mod:`.scales` (the two scales' defaults), :mod:`.engine` (the training loop,
-encoding, training accuracy) and :mod:`.method` (:class:`DeepHashingMethod`: settings, model
-selection on the seen-class validation task, the record).
+their provenance), :mod:`.scales` (the two scales' defaults), :mod:`.network` (backbone → pooled
+feature → tanh hash layer), :mod:`.engine` (the training loop, encoding, training accuracy),
+:mod:`.selection` (which validated epoch to keep), :mod:`.pairs` (the balanced pair weights θ of
+the pairwise losses) and :mod:`.method` (:class:`DeepHashingMethod`: settings, the training
+phases of model selection on the seen-class validation task, the record).
 """

@@ -9,8 +9,8 @@ update at the start of each epoch). Everything else is here, written once:
 * a NaN/inf guard that stops the run with one line naming the epoch, step and every loss term;
 * DistributedDataParallel under ``torchrun``: equal shards, the remainder dropped so every rank
   takes the same steps; rank 0 validates and broadcasts the verdict;
-* model selection on the seen-class validation task (:class:`DeepHashingMethod`), never on
-  unseen classes;
+* model selection on the seen-class validation task (:mod:`plugins.deep.selection` chooses the
+  epoch, :class:`DeepHashingMethod` runs the phases), never on unseen classes;
 * per-epoch figures on the progress bar and in the run's log file, and the record's fields:
   the validation curve, chosen epoch, per-epoch loss terms, images/s, seen-class training
   accuracy and the time of each phase.
@@ -36,6 +36,7 @@ from zshbench.errors import TrainingError
 from zshbench.method import ImageView, RunContext
 
 from .images import Normalizer, build_augmentation, load_view, view_batches
+from .selection import EpochSelector
 
 
 def autocast(device: str, enabled: bool):
@@ -138,66 +139,6 @@ class TrainResult:
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
     no_epoch_eligible: bool = False  # the training accuracy never reached the selection's bar
-
-
-class EpochSelector:
-    """Chooses the epoch whose validation mAP, averaged over ``window`` evaluations centred on
-    it, is best among the *eligible* epochs, and keeps that epoch's network state.
-
-    Validation tasks on a few pseudo-unseen classes are noisy (±4 points between neighbouring
-    epochs on digits); a window of 3 keeps a single lucky evaluation from being chosen. At the
-    ends of training the window is truncated. An epoch is eligible once the network has fit its
-    training classes (``add(..., eligible=...)``; the engine's ``selection_min_accuracy``): on
-    digits an untrained network's codes already score 30 % on the validation task at 48 bits,
-    so an epoch before the seen classes are learnt could otherwise win on noise, and such a
-    network transfers worse (48 bits: 20 % test mAP after 10 epochs, 44 % after 20). When no
-    epoch becomes eligible, the best of all is chosen (``fell_back``). ``stale`` counts eligible
-    evaluations since the best.
-    """
-
-    def __init__(self, window: int = 1):
-        if window < 1 or window % 2 == 0:
-            raise ValueError(f"the selection window must be an odd number ≥ 1, not {window}")
-        self.half = window // 2
-        self.scores: list[tuple[int, float, bool]] = []
-        self.states: list[tuple[int, dict[str, torch.Tensor]]] = []
-        self.best_epoch: int | None = None
-        self.best_score: float | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.fell_back = False
-        self.stale = 0
-        self._any: tuple[float, int, dict[str, torch.Tensor]] | None = None  # ignoring eligibility
-        self._decided = 0  # evaluations whose window is complete
-
-    def add(self, epoch: int, score: float, network: nn.Module, eligible: bool = True) -> None:
-        self.scores.append((epoch, score, bool(eligible)))
-        state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-        self.states = [*self.states[-self.half :], (epoch, state)]
-        while self._decided + self.half < len(self.scores):
-            self._decide(self._decided)
-
-    def finish(self) -> None:
-        while self._decided < len(self.scores):
-            self._decide(self._decided)
-        if self.best_state is None and self._any is not None:
-            self.best_score, self.best_epoch, self.best_state = self._any
-            self.fell_back = True
-
-    def _decide(self, index: int) -> None:
-        window = self.scores[max(0, index - self.half) : index + self.half + 1]
-        smoothed = sum(score for _, score, _ in window) / len(window)
-        epoch, _, eligible = self.scores[index]
-        state = next(state for e, state in self.states if e == epoch)
-        if self._any is None or smoothed > self._any[0]:
-            self._any = (smoothed, epoch, state)
-        self._decided += 1
-        if not eligible:
-            return
-        if self.best_score is None or smoothed > self.best_score:
-            self.best_score, self.best_epoch, self.best_state = smoothed, epoch, state
-            self.stale = 0
-        else:
-            self.stale += 1
 
 
 @dataclass
@@ -308,148 +249,233 @@ def train(
     while its epoch-average training accuracy is below the bar: on all seen classes, from a
     different start, the chosen epoch count is not always enough to fit them.
     """
-    device = torch.device(context.device)
-    rank, world = context.rank, context.world_size
-    network = objective.network
-    objective.to(device).train()
-    step_module: nn.Module = objective
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        if device.type == "cuda":  # BatchNorm statistics over the whole global batch
-            nn.SyncBatchNorm.convert_sync_batchnorm(objective)
-        step_module = DistributedDataParallel(
-            objective,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
-    parameters = [p for p in objective.parameters() if p.requires_grad]
-    optimizer = _optimizer(parameters, settings)
-    count = len(images)
-    per_rank = count // world
-    local_batch = max(1, settings.batch_size // world)
-    steps_per_epoch = max(1, math.ceil(per_rank / local_batch))
-    horizon = max(1, settings.schedule_epochs or settings.epochs)
-    total_steps = steps_per_epoch * horizon
-    warmup = settings.warmup_epochs * steps_per_epoch
-
-    def schedule(step: int) -> float:  # linear warm-up, then half-cosine decay (MAE's)
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1.0, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    augment = build_augmentation(settings.augment, settings.image_size or images.shape[-1])
-    generator = torch.Generator().manual_seed(context.seed * 7919 + rank + 1)
     session = Session(
-        network, images, labels, normalizer, context, settings,
+        objective.network, images, labels, normalizer, context, settings,
         classifier_trained=objective.classifier_trained,
     )  # fmt: skip
-    result = TrainResult()
-    selector = EpochSelector(settings.selection_window)
-    last_epoch = settings.epochs
-    if settings.extend_until_accuracy is not None:
-        last_epoch = max(settings.epochs, horizon)
-    for epoch in range(1, last_epoch + 1):
-        session.epoch = epoch
-        started = time.perf_counter()
-        objective.start_epoch(session)
-        order = torch.randperm(
-            count, generator=torch.Generator().manual_seed(context.seed * 100_003 + epoch)
+    loop = TrainingLoop(objective, session, label, method)
+    for epoch in range(1, loop.plan.last_epoch + 1):
+        stats = loop.run_epoch(epoch)
+        if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
+            loop.validate_epoch(stats, validate)
+        loop.result.history.append(stats)
+        context.progress.status(describe_epoch(label, stats, loop.shown_epochs(epoch)))
+        if loop.fits_its_classes(stats) or loop.out_of_patience(epoch):
+            break
+    return loop.finish(validated=validate is not None)
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How a training set is cut into steps: images per rank and per step, steps per epoch, the
+    learning-rate schedule's horizon and the last epoch that may run."""
+
+    per_rank: int
+    local_batch: int
+    steps_per_epoch: int
+    horizon: int
+    last_epoch: int
+
+    @classmethod
+    def of(cls, count: int, settings: TrainSettings, world: int) -> EpochPlan:
+        """Equal shards (the remainder dropped, so every rank takes the same steps); the horizon
+        is ``schedule_epochs`` (default ``epochs``), reached only when extending to a bar."""
+        per_rank = count // world
+        local_batch = max(1, settings.batch_size // world)
+        horizon = max(1, settings.schedule_epochs or settings.epochs)
+        last_epoch = settings.epochs
+        if settings.extend_until_accuracy is not None:
+            last_epoch = max(settings.epochs, horizon)
+        steps = max(1, math.ceil(per_rank / local_batch))
+        return cls(per_rank, local_batch, steps, horizon, last_epoch)
+
+
+class WarmupCosine:
+    """The learning-rate factor of a step: a linear warm-up, then a half-cosine decay (MAE's)."""
+
+    def __init__(self, warmup_steps: float, total_steps: int):
+        self.warmup = warmup_steps
+        self.total = total_steps
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1.0, self.total - self.warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _distributed(objective: Objective, device: torch.device, world: int) -> nn.Module:
+    """What a step calls: the objective itself, or under torchrun its DistributedDataParallel
+    wrapper (with BatchNorm statistics over the whole global batch on CUDA)."""
+    if world <= 1:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    if device.type == "cuda":
+        nn.SyncBatchNorm.convert_sync_batchnorm(objective)
+    return DistributedDataParallel(
+        objective,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=True,
+    )
+
+
+class TrainingLoop:
+    """The state of one :func:`train` call (optimiser, schedule, seeded generator, selector) and
+    its steps: an epoch, one optimisation step, a validation, the stopping rules, the end.
+    ``session`` holds the training set, its normaliser, the settings and the run's context."""
+
+    def __init__(self, objective: Objective, session: Session, label: str, method: str):
+        self.objective, self.session, self.label, self.method = objective, session, label, method
+        self.settings, self.context = session.settings, session.context
+        settings, context = session.settings, session.context
+        self.device = torch.device(context.device)
+        objective.to(self.device).train()
+        self.step_module = _distributed(objective, self.device, context.world_size)
+        self.parameters = [p for p in objective.parameters() if p.requires_grad]
+        self.optimizer = _optimizer(self.parameters, settings)
+        self.plan = EpochPlan.of(len(self.session.images), settings, context.world_size)
+        steps = self.plan.steps_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, WarmupCosine(settings.warmup_epochs * steps, steps * self.plan.horizon)
         )
-        shard = order[: per_rank * world][rank::world]
+        side = settings.image_size or self.session.images.shape[-1]
+        self.augment = build_augmentation(settings.augment, side)
+        self.generator = torch.Generator().manual_seed(context.seed * 7919 + context.rank + 1)
+        self.result = TrainResult()
+        self.selector = EpochSelector(settings.selection_window)
+
+    def shown_epochs(self, epoch: int) -> int:
+        """The epoch count a progress line shows: ``epochs``, or the horizon once past it."""
+        return self.settings.epochs if epoch <= self.settings.epochs else self.plan.last_epoch
+
+    def _shard(self, epoch: int) -> torch.Tensor:
+        """This rank's training positions for ``epoch``: a seeded permutation, cut in equal
+        shards."""
+        world, count = self.context.world_size, len(self.session.images)
+        seed = self.context.seed * 100_003 + epoch
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+        return order[: self.plan.per_rank * world][self.context.rank :: world]
+
+    def run_epoch(self, epoch: int) -> EpochStats:
+        """The objective's epoch start (e.g. a discrete code update), then every step; the
+        epoch's loss terms averaged over this rank's images."""
+        self.session.epoch = epoch
+        started = time.perf_counter()
+        self.objective.start_epoch(self.session)
+        shard, batch = self._shard(epoch), self.plan.local_batch
         sums: dict[str, float] = {}
-        with context.progress.task(
-            f"{label} epoch {epoch}/{settings.epochs if epoch <= settings.epochs else last_epoch}",
-            total=steps_per_epoch,
+        with self.context.progress.task(
+            f"{self.label} epoch {epoch}/{self.shown_epochs(epoch)}",
+            total=self.plan.steps_per_epoch,
         ) as advance:
-            for step in range(steps_per_epoch):
-                index = shard[step * local_batch : (step + 1) * local_batch]
-                if len(index) == 0:
-                    advance(1)
-                    continue
-                raw = images[index]
-                if augment is not None:
-                    raw = augment(raw)
-                batch = Batch(
-                    normalizer(raw, device), labels[index].to(device), index, generator, epoch
-                )
-                with autocast(context.device, settings.amp):
-                    parts = step_module(batch)
-                loss = parts["loss"]
-                if not torch.isfinite(loss):
-                    terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
-                    raise TrainingError(
-                        f"{method}: the loss became {loss.item()} at epoch {epoch}, step "
-                        f"{step + 1} ({terms})",
-                        f"Lower the learning rate (--option lr=..., now {settings.lr:g}) or the "
-                        "loss weights.",
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if settings.grad_clip:
-                    nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(index)
+            for step in range(self.plan.steps_per_epoch):
+                index = shard[step * batch : (step + 1) * batch]
+                if len(index):
+                    for key, value in self.step(index, epoch, step).items():
+                        sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(index)
                 advance(1)
         seconds = time.perf_counter() - started
-        result.training_seconds += seconds
-        stats = EpochStats(
+        self.result.training_seconds += seconds
+        per_rank, world = self.plan.per_rank, self.context.world_size
+        return EpochStats(
             epoch, seconds, per_rank * world, {k: v / per_rank for k, v in sums.items()}
         )
-        if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
-            validation_started = time.perf_counter()
-            score = validate(network) if rank == 0 else 0.0
-            score = _broadcast_float(score, context)
-            result.validation_seconds += time.perf_counter() - validation_started
-            stats.validation_map = score
-            eligible = True
-            if settings.selection_min_accuracy is not None:
-                accuracy = _epoch_accuracy(stats, session, context)
-                eligible = accuracy >= settings.selection_min_accuracy
-            selector.add(epoch, score, network, eligible)
-        result.history.append(stats)
-        context.progress.status(
-            describe_epoch(
-                label, stats, settings.epochs if epoch <= settings.epochs else last_epoch
-            )
+
+    def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step on the images at ``index``; the objective's loss terms."""
+        session = self.session
+        raw = session.images[index]
+        if self.augment is not None:
+            raw = self.augment(raw)
+        images, labels = session.normalizer(raw, self.device), session.labels[index].to(self.device)
+        batch = Batch(images, labels, index, self.generator, epoch)
+        with autocast(self.context.device, self.settings.amp):
+            parts = self.step_module(batch)
+        self._refuse_non_finite(parts, epoch, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if self.settings.grad_clip:
+            nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return parts
+
+    def _refuse_non_finite(self, parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
+        """Stop with one line naming the epoch, step and every loss term once the loss is NaN
+        or infinite."""
+        loss = parts["loss"]
+        if torch.isfinite(loss):
+            return
+        terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
+        raise TrainingError(
+            f"{self.method}: the loss became {loss.item()} at epoch {epoch}, step {step + 1} "
+            f"({terms})",
+            f"Lower the learning rate (--option lr=..., now {self.settings.lr:g}) or the loss "
+            "weights.",
         )
-        if epoch >= settings.epochs:
-            bar = settings.extend_until_accuracy
-            if bar is None:
-                break
-            accuracy = _epoch_accuracy(stats, session, context)
-            if accuracy >= bar:
-                break
-            if epoch == settings.epochs:
-                context.progress.log(
-                    f"{label}: training accuracy {accuracy:.3f} < {bar} after {epoch} epochs; "
-                    f"training on (at most to epoch {last_epoch})"
-                )
-        if settings.patience is not None and selector.stale >= settings.patience:
-            context.progress.status(
-                f"{label}: no validation gain in {selector.stale} evaluations, stopping at "
-                f"epoch {epoch}"
+
+    def validate_epoch(self, stats: EpochStats, validate: Callable[[nn.Module], float]) -> None:
+        """Rank 0 scores the network on the validation task and every rank gets the score; the
+        selector weighs the epoch (eligible once its training accuracy reaches the bar)."""
+        context, network = self.context, self.objective.network
+        started = time.perf_counter()
+        score = validate(network) if context.rank == 0 else 0.0
+        score = _broadcast_float(score, context)
+        self.result.validation_seconds += time.perf_counter() - started
+        stats.validation_map = score
+        eligible = True
+        if self.settings.selection_min_accuracy is not None:
+            accuracy = _epoch_accuracy(stats, self.session, context)
+            eligible = accuracy >= self.settings.selection_min_accuracy
+        self.selector.add(stats.epoch, score, network, eligible)
+
+    def fits_its_classes(self, stats: EpochStats) -> bool:
+        """From ``epochs`` on: stop unless extending to a training-accuracy bar not yet met."""
+        epoch, epochs, bar = stats.epoch, self.settings.epochs, self.settings.extend_until_accuracy
+        if epoch < epochs:
+            return False
+        if bar is None:
+            return True
+        accuracy = _epoch_accuracy(stats, self.session, self.context)
+        if accuracy >= bar:
+            return True
+        if epoch == epochs:
+            self.context.progress.log(
+                f"{self.label}: training accuracy {accuracy:.3f} < {bar} after {epoch} epochs; "
+                f"training on (at most to epoch {self.plan.last_epoch})"
             )
-            break
-    selector.finish()
-    result.no_epoch_eligible = selector.fell_back
-    if selector.fell_back:
-        context.progress.log(
-            f"warning: {method}: the training accuracy never reached "
-            f"{settings.selection_min_accuracy} in {len(result.history)} epochs; the epoch was "
-            "chosen among all of them (more epochs or a higher lr would fit the seen classes)"
+        return False
+
+    def out_of_patience(self, epoch: int) -> bool:
+        """``patience`` validations without a gain: stop early."""
+        stale = self.selector.stale
+        if self.settings.patience is None or stale < self.settings.patience:
+            return False
+        self.context.progress.status(
+            f"{self.label}: no validation gain in {stale} evaluations, stopping at epoch {epoch}"
         )
-    if selector.best_state is not None:
-        network.load_state_dict(selector.best_state)
-        result.best_epoch, result.best_validation_map = selector.best_epoch, selector.best_score
-    elif validate is None:
-        result.best_epoch = len(result.history)
-    network.eval()
-    return result
+        return True
+
+    def finish(self, validated: bool) -> TrainResult:
+        """The chosen epoch's state back in the network (validated), the record's fields."""
+        selector, result, network = self.selector, self.result, self.objective.network
+        selector.finish()
+        result.no_epoch_eligible = selector.fell_back
+        if selector.fell_back:
+            self.context.progress.log(
+                f"warning: {self.method}: the training accuracy never reached "
+                f"{self.settings.selection_min_accuracy} in {len(result.history)} epochs; the "
+                "epoch was chosen among all of them (more epochs or a higher lr would fit the "
+                "seen classes)"
+            )
+        if selector.best_state is not None:
+            network.load_state_dict(selector.best_state)
+            result.best_epoch, result.best_validation_map = selector.best_epoch, selector.best_score
+        elif not validated:
+            result.best_epoch = len(result.history)
+        network.eval()
+        return result
 
 
 def describe_epoch(label: str, stats: EpochStats, epochs: int) -> str:

@@ -22,7 +22,8 @@ Model selection (``selection``), on the seen-class validation task only:
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -95,16 +96,10 @@ class DeepHashingMethod(HashingMethod):
     ) -> Objective:
         raise NotImplementedError
 
-    def before_training(
-        self,
-        network: nn.Module,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        train_settings: TrainSettings,
-        context: RunContext,
-    ) -> None:
-        """A stage before the method's own loss, on the images training will see (default:
-        none). Its time counts as warm-up."""
+    def before_training(self, session: Session) -> None:
+        """A stage before the method's own loss (default: none) on what the phase's training
+        will see: ``session`` holds the fresh network, the phase's images, labels, normaliser
+        and settings. Its time counts as warm-up."""
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         """Every None option filled from the scale, this method's defaults and the data set."""
@@ -118,7 +113,9 @@ class DeepHashingMethod(HashingMethod):
     # ------------------------------------------------------------------ options
 
     def check_options(self) -> None:
-        """One-line errors for what the typed declarations cannot say (combinations)."""
+        """One-line errors for what one option's declaration cannot say: combinations of options
+        and values with a structure (an odd window). A value's type, range or choices belong in
+        its :class:`~zshbench.options.Option`, which ``HashingMethod`` has already checked."""
         o, name = self.options, self.method_name
         if o["weights"] and o["pretrained"]:
             raise ZshbenchError(f"{name}: give weights or pretrained, not both")
@@ -184,6 +181,8 @@ class DeepHashingMethod(HashingMethod):
             self._fit(settings, data, context)
 
     def _fit(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
+        """Settings and warnings, the method's preparation, the training phases its selection
+        calls for, then the record."""
         self.settings_ = settings
         self.resolved_ = {
             k: v for k, v in settings.items() if self.options.get(k) is None and v is not None
@@ -192,102 +191,94 @@ class DeepHashingMethod(HashingMethod):
         for warning in warnings:
             context.progress.log(f"warning: {self.method_name}: {warning}")
         self.prepare(settings, data, context)
-        size = int(settings["img_size"])
-        images = load_view(data.images, size, context, "training images")
-        labels = torch.as_tensor(np.asarray(data.labels), dtype=torch.long)
-        train_settings = self._train_settings(settings)
-        selection = settings["selection"]
-        validation = data.validation
-        if selection != "none" and (validation is None or len(validation.query) == 0):
-            context.progress.log(
-                f"{self.method_name}: no seen-class validation split; training a fixed "
-                f"{train_settings.epochs} epochs on all seen classes"
-            )
-            selection = "none"
-        phases = {"warmup_s": 0.0, "training_s": 0.0, "validation_s": 0.0}
-        validation_images: dict = {}
-
-        def validate(network: nn.Module) -> float:
-            return validation.evaluate(
-                lambda view: encode_view(
-                    network,
-                    view,
-                    size,
-                    self.normalizer_,
-                    context,
-                    int(settings["encode_batch_size"]),
-                    train_settings.amp,
-                    validation_images,
-                )  # fmt: skip
-            )
-
-        def phase(
-            subset: torch.Tensor | None, run: TrainSettings, label: str, with_validation: bool
-        ) -> tuple[nn.Module, TrainResult, Session]:
-            chosen = slice(None) if subset is None else subset
-            network, self.normalizer_ = self._seeded_network(settings, data, context)
-            started = time.perf_counter()
-            self.before_training(network, images[chosen], labels[chosen], run, context)
-            phases["warmup_s"] += time.perf_counter() - started
-            objective = self.build_objective(network, settings, data, len(images[chosen]))
-            result = train(
-                objective, images[chosen], labels[chosen], self.normalizer_, run, context,
-                validate=validate if with_validation else None, label=label,
-                method=self.method_name,
-            )  # fmt: skip
-            phases["training_s"] += result.training_seconds
-            phases["validation_s"] += result.validation_seconds
-            session = Session(
-                network, images[chosen], labels[chosen], self.normalizer_, context, run,
-                classifier_trained=objective.classifier_trained,
-            )  # fmt: skip
-            return network, result, session
-
-        if selection == "none":
-            network, final, session = phase(None, train_settings, "train (all seen classes)", False)
-            chosen_result = final
-        else:
-            fit = torch.as_tensor(validation.fit_positions, dtype=torch.long)
-            network, chosen_result, session = phase(
-                fit, train_settings, "train (seen classes minus validation)", True
-            )
-            final = chosen_result
-            if selection == "retrain":
-                epochs = int(chosen_result.best_epoch or train_settings.epochs)
-                run = replace(
-                    train_settings,
-                    epochs=epochs,
-                    schedule_epochs=train_settings.epochs,
-                    extend_until_accuracy=None
-                    if chosen_result.no_epoch_eligible
-                    else train_settings.selection_min_accuracy,
-                )
-                network, final, session = phase(None, run, "retrain (all seen classes)", False)
-        self.network_ = network
-        accuracy, accuracy_by = training_accuracy(session)
-        self.phases_ = {k: round(v, 3) for k, v in phases.items()}
-        self.training_ = self._training_record(
-            selection,
-            chosen_result,
-            final,
-            accuracy,
-            accuracy_by,
-            network,
-            warnings,
+        fit = FitInputs(
             settings,
-            context.world_size,
+            data,
+            context,
+            load_view(data.images, int(settings["img_size"]), context, "training images"),
+            torch.as_tensor(np.asarray(data.labels), dtype=torch.long),
+            self._train_settings(settings),
         )
+        selection = self._selection(fit)
+        final, chosen = self._train_selected(fit, selection)
+        self.network_ = final.network
+        accuracy, accuracy_by = training_accuracy(final.session)
+        self.phases_ = {k: round(v, 3) for k, v in fit.seconds.items()}
+        self.training_ = self._training_record(
+            selection, chosen, final.result, accuracy, accuracy_by, final.network, warnings,
+            settings, context.world_size,
+        )  # fmt: skip
+        self._log_outcome(chosen, accuracy, context)
+        self.after_fit(data, context, fit.images, fit.labels)
+
+    def _selection(self, fit: FitInputs) -> str:
+        """The ``selection`` option, or ``none`` when the split has no seen-class validation."""
+        selection, validation = fit.settings["selection"], fit.data.validation
+        if selection != "none" and (validation is None or len(validation.query) == 0):
+            fit.context.progress.log(
+                f"{self.method_name}: no seen-class validation split; training a fixed "
+                f"{fit.train_settings.epochs} epochs on all seen classes"
+            )
+            return "none"
+        return selection
+
+    def _train_selected(self, fit: FitInputs, selection: str) -> tuple[TrainedPhase, TrainResult]:
+        """The phases of ``selection`` (module docstring): the final phase, and the result whose
+        epoch was chosen on validation (the final phase's own without validation)."""
+        if selection == "none":
+            final = self._train_phase(fit, None, fit.train_settings, "train (all seen classes)")
+            return final, final.result
+        subset = torch.as_tensor(fit.data.validation.fit_positions, dtype=torch.long)
+        first = self._train_phase(
+            fit, subset, fit.train_settings, "train (seen classes minus validation)", True
+        )
+        if selection != "retrain":
+            return first, first.result
+        run = retrain_settings(fit.train_settings, first.result)
+        final = self._train_phase(fit, None, run, "retrain (all seen classes)")
+        return final, first.result
+
+    def _train_phase(
+        self,
+        fit: FitInputs,
+        subset: torch.Tensor | None,
+        run: TrainSettings,
+        label: str,
+        validated: bool = False,
+    ) -> TrainedPhase:
+        """A freshly seeded network trained on ``subset`` of the training images (None: all):
+        the method's stage before its loss, then its objective (``validated``: choosing the
+        epoch on the seen-class validation task); the time of each part."""
+        chosen = slice(None) if subset is None else subset
+        images, labels = fit.images[chosen], fit.labels[chosen]
+        network, self.normalizer_ = self._seeded_network(fit.settings, fit.data, fit.context)
+        validate = SeenClassValidation(self.normalizer_, fit) if validated else None
+        session = Session(network, images, labels, self.normalizer_, fit.context, run)
+        started = time.perf_counter()
+        self.before_training(session)
+        fit.seconds["warmup_s"] += time.perf_counter() - started
+        objective = self.build_objective(network, fit.settings, fit.data, len(images))
+        session.classifier_trained = objective.classifier_trained
+        result = train(
+            objective, images, labels, self.normalizer_, run, fit.context,
+            validate=validate, label=label, method=self.method_name,
+        )  # fmt: skip
+        fit.seconds["training_s"] += result.training_seconds
+        fit.seconds["validation_s"] += result.validation_seconds
+        return TrainedPhase(network, result, session)
+
+    def _log_outcome(self, chosen: TrainResult, accuracy: float, context: RunContext) -> None:
+        """One line: the epoch chosen on validation (if any) and the training accuracy."""
         context.progress.log(
             f"{self.method_name} {self.bits} bits: "
             + (
-                f"epoch {chosen_result.best_epoch} chosen on seen-class validation "
-                f"(mAP {chosen_result.best_validation_map:.4f}), "
-                if chosen_result.best_validation_map is not None
+                f"epoch {chosen.best_epoch} chosen on seen-class validation "
+                f"(mAP {chosen.best_validation_map:.4f}), "
+                if chosen.best_validation_map is not None
                 else ""
             )
             + f"seen-class training accuracy {accuracy:.3f}"
         )
-        self.after_fit(data, context, images, labels)
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
         """Work done once per fit before any network is built (e.g. attribute vectors)."""
@@ -382,3 +373,65 @@ def native_side(view: ImageView) -> int | None:
     if shape is None or shape[0] != shape[1]:
         return None
     return int(shape[0])
+
+
+def _no_seconds() -> dict[str, float]:
+    return {"warmup_s": 0.0, "training_s": 0.0, "validation_s": 0.0}
+
+
+@dataclass
+class FitInputs:
+    """What every training phase of one fit reads (settings, data, context, the decoded training
+    images and their labels, the engine's settings) and the seconds each part took."""
+
+    settings: dict[str, Any]
+    data: TrainData
+    context: RunContext
+    images: torch.Tensor  # uint8 (N, 3, S, S), on the CPU
+    labels: torch.Tensor
+    train_settings: TrainSettings
+    seconds: dict[str, float] = field(default_factory=_no_seconds)
+
+
+@dataclass
+class TrainedPhase:
+    """One training phase's network, the engine's result and the session it trained in."""
+
+    network: nn.Module
+    result: TrainResult
+    session: Session
+
+
+def retrain_settings(settings: TrainSettings, chosen: TrainResult) -> TrainSettings:
+    """The retrain on all seen classes: as many epochs as were chosen, on the selection's
+    learning-rate schedule, and on past them while the training accuracy is below the bar the
+    chosen epoch had to clear (no bar when no epoch cleared it)."""
+    return replace(
+        settings,
+        epochs=int(chosen.best_epoch or settings.epochs),
+        schedule_epochs=settings.epochs,
+        extend_until_accuracy=None if chosen.no_epoch_eligible else settings.selection_min_accuracy,
+    )
+
+
+class SeenClassValidation:
+    """The engine's ``validate``: mAP of a network's codes on the seen-class validation task,
+    with the task's decoded images kept between epochs (decoding them again would dominate)."""
+
+    def __init__(self, normalizer: Normalizer, fit: FitInputs):
+        self.task = fit.data.validation
+        self.normalizer = normalizer
+        self.context = fit.context
+        self.size = int(fit.settings["img_size"])
+        self.batch_size = int(fit.settings["encode_batch_size"])
+        self.amp = fit.train_settings.amp
+        self.images: dict[tuple[int, bytes], torch.Tensor] = {}
+
+    def __call__(self, network: nn.Module) -> float:
+        return self.task.evaluate(partial(self.encode, network))
+
+    def encode(self, network: nn.Module, view: ImageView) -> np.ndarray:
+        return encode_view(
+            network, view, self.size, self.normalizer, self.context, self.batch_size, self.amp,
+            self.images,
+        )  # fmt: skip

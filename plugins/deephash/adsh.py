@@ -45,14 +45,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from plugins.deep.backbones import build_backbone
 from plugins.deep.engine import Batch, Objective, Session
-from plugins.deep.images import Normalizer
-from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
-from zshbench.errors import ZshbenchError
-from zshbench.method import RunContext, TrainData
+from zshbench.method import TrainData
+from zshbench.options import Option
 
+from .common import BALANCE, DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
 
 
@@ -179,7 +177,7 @@ class ADSHObjective(Objective):
         return {"loss": loss, "code_agreement": agreement}
 
 
-class ADSH(DeepHashingMethod):
+class ADSH(DeepHashBaseline):
     """ADSH on the shared engine (see the module docstring).
 
     Options besides the engine's: ``num_samples`` (m, 2000; at most the training set),
@@ -189,30 +187,12 @@ class ADSH(DeepHashingMethod):
 
     method_name: ClassVar[str] = "adsh"
     default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "num_samples": 2000,
-        "gamma": 200.0,
-        "inner_epochs": 3,
-        "balance": True,
+        **DeepHashBaseline.default_options,
+        "num_samples": Option(2000, minimum=1, help="m, images of Ω per outer iteration"),
+        "gamma": Option(200.0, minimum=0.0, help="γ, weight of Σ‖v_i − ũ_i‖²"),
+        "inner_epochs": Option(3, minimum=1, help="epochs on Ω per outer iteration"),
+        "balance": BALANCE,
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        for key in ("num_samples", "inner_epochs"):
-            value = self.options[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ZshbenchError(f"adsh: {key} must be a positive integer, not {value!r}")
-        gamma = self.options["gamma"]
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
-            raise ZshbenchError(f"adsh: gamma must be a number ≥ 0, not {gamma!r}")
-        if not isinstance(self.options["balance"], bool):
-            raise ZshbenchError("adsh: balance must be true or false")
-
-    def build_network(
-        self, settings: dict[str, Any], data: TrainData, context: RunContext
-    ) -> tuple[nn.Module, Normalizer]:
-        encoder, mean, std = build_backbone(settings)
-        return HashingNetwork(encoder, self.bits), Normalizer(mean, std)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

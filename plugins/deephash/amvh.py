@@ -48,14 +48,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from plugins.deep.backbones import build_backbone
 from plugins.deep.engine import Batch, Objective
-from plugins.deep.images import Normalizer
-from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
-from zshbench.errors import ZshbenchError
-from zshbench.method import RunContext, TrainData
+from zshbench.method import TrainData
+from zshbench.options import Option
 
+from .common import DeepHashBaseline
 from .label_similarity import cosine_label_similarity, label_rows
 
 
@@ -189,7 +187,7 @@ class AMVHObjective(Objective):
         return parts
 
 
-class AMVH(DeepHashingMethod):
+class AMVH(DeepHashBaseline):
     """AMVH on the shared engine (see the module docstring).
 
     Options besides the engine's: ``latent_dim`` (z, 32), ``hidden`` (width of the generator
@@ -199,30 +197,13 @@ class AMVH(DeepHashingMethod):
 
     method_name: ClassVar[str] = "amvh"
     default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "latent_dim": 32,
-        "hidden": 128,
-        "quant_weight": 0.1,
-        "vae_weight": 1.0,
-        "adv_weight": 0.1,
+        **DeepHashBaseline.default_options,
+        "latent_dim": Option(32, minimum=1, help="width of the latent z"),
+        "hidden": Option(128, minimum=1, help="width of the generator and discriminator"),
+        "quant_weight": Option(0.1, minimum=0.0, help="weight of the quantisation loss"),
+        "vae_weight": Option(1.0, minimum=0.0, help="weight of the variational loss"),
+        "adv_weight": Option(0.1, minimum=0.0, help="weight of the adversarial loss"),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        for key in ("latent_dim", "hidden"):
-            value = self.options[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ZshbenchError(f"amvh: {key} must be a positive integer, not {value!r}")
-        for key in ("quant_weight", "vae_weight", "adv_weight"):
-            value = self.options[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ZshbenchError(f"amvh: {key} must be a number ≥ 0, not {value!r}")
-
-    def build_network(
-        self, settings: dict[str, Any], data: TrainData, context: RunContext
-    ) -> tuple[nn.Module, Normalizer]:
-        encoder, mean, std = build_backbone(settings)
-        return HashingNetwork(encoder, self.bits), Normalizer(mean, std)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

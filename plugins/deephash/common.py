@@ -1,11 +1,12 @@
-"""What the deep baselines share beyond the engine: pair labels, balanced pair weights, per-image
-code memory, the two output layers and the base class.
+"""What the deep baselines share beyond the engine: pair labels, per-image code memory, the two
+output layers and the base class (the balanced pair weights are the engine's
+:func:`plugins.deep.pairs.pair_weights`, which RAZH uses too).
 
 Every baseline here is a :class:`DeepHashBaseline`: the engine's backbone and pooled feature, one
 linear hash layer, and the method's own objective. The output layer is the paper's:
 
-* ``output = "tanh"``: h = tanh(W f + o) (DCH, CSQ; HashNet scales the pre-activation by its
-  continuation β during training);
+* ``output = "tanh"``: h = tanh(W f + o) (DCH, CSQ, ADSH, DDSH, AMVH; HashNet scales the
+  pre-activation by its continuation β during training);
 * ``output = "linear"``: u = W f + o, unbounded, pushed towards ±1 by the loss (DSH's regulariser,
   DPSH's and DSDH's quantisation terms), as in those papers' networks.
 
@@ -24,33 +25,18 @@ from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
 from zshbench.method import RunContext, TrainData
+from zshbench.options import Option
 
 OUTPUTS = ("tanh", "linear")
+
+# The pair labels of ADSH and DDSH, an option both declare alike.
+BALANCE = Option(True, help="S = +1 / −r as the authors' code (false: the paper's ±1)")
 
 
 def same_class(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
     """s_ij = 1 when image i and image j share their (single) class label, as a bool matrix."""
     other = labels if other is None else other
     return labels[:, None] == other[None, :]
-
-
-def balanced_pair_weights(similar: torch.Tensor) -> torch.Tensor:
-    """w_ij = |S| / |S_1| for similar and |S| / |S_0| for dissimilar pairs (HashNet, DCH).
-
-    S is the batch's ordered pairs (i, j), i ≠ j: an image is not a pair with itself, and the
-    diagonal gets weight 0. A kind of pair absent from the batch gets weight 0 (the papers divide
-    by its count).
-    """
-    count = similar.shape[0]
-    off_diagonal = ~torch.eye(count, dtype=torch.bool, device=similar.device)
-    same = similar.bool() & off_diagonal
-    total = count * (count - 1)
-    positive = same.sum()
-    negative = total - positive
-    weights = torch.where(
-        same, total / positive.clamp_min(1).float(), total / negative.clamp_min(1).float()
-    )
-    return weights * off_diagonal
 
 
 def hard_sign(x: torch.Tensor) -> torch.Tensor:
@@ -122,8 +108,10 @@ class LinearHashingNetwork(HashingNetwork):
 
 class DeepHashBaseline(DeepHashingMethod):
     """A deep baseline: the engine's backbone and hash layer, the paper's output layer
-    (``output``) and its objective (``build_objective``). Options are declared with their types
-    and ranges (:class:`zshbench.options.Option`), checked before any data loads."""
+    (``output``) and its objective (``build_objective``); a baseline with a network of its own
+    (DRMH's regions, SitNet's semantic head) overrides ``build_network``. Options are declared
+    with their types, ranges and help (:class:`zshbench.options.Option`), checked before any
+    data loads."""
 
     output: ClassVar[str] = "tanh"
 

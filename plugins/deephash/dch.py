@@ -35,11 +35,11 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective
-from zshbench.errors import ZshbenchError
+from plugins.deep.pairs import pair_weights
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import DeepHashBaseline, balanced_pair_weights, no_autocast, same_class
+from .common import DeepHashBaseline, no_autocast, same_class
 
 DISTANCE_FLOOR = 1e-4  # of K/2
 
@@ -59,7 +59,7 @@ def cauchy_cross_entropy(h: torch.Tensor, similar: torch.Tensor, gamma: float) -
     similar_term = torch.log1p(distance.clamp_min(0.0) / gamma)
     dissimilar_term = torch.log1p(gamma / distance.clamp_min(floor))
     terms = torch.where(similar.bool(), similar_term, dissimilar_term)
-    weights = balanced_pair_weights(similar)
+    weights = pair_weights(similar)
     count = h.shape[0]
     return (weights * terms).sum() / max(count * (count - 1), 1)
 
@@ -108,14 +108,9 @@ class DCH(DeepHashBaseline):
     output: ClassVar[str] = "tanh"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "gamma": Option(20.0, minimum=0.0, help="Cauchy scale γ (> 0)"),
+        "gamma": Option(20.0, exclusive_minimum=0.0, help="Cauchy scale γ"),
         "lam": Option(0.1, minimum=0.0, help="weight λ of the Cauchy quantisation loss"),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["gamma"] == 0:
-            raise ZshbenchError(f"{self.method_name}: gamma must be > 0")
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -45,14 +45,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from plugins.deep.backbones import build_backbone
 from plugins.deep.engine import Batch, Objective, Session
-from plugins.deep.images import Normalizer
-from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
-from zshbench.errors import ZshbenchError
-from zshbench.method import RunContext, TrainData
+from zshbench.method import TrainData
+from zshbench.options import Option
 
+from .common import BALANCE, DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
 
 
@@ -203,7 +201,7 @@ class DDSHObjective(Objective):
         return {"loss": loss, "fit": loss.detach()}
 
 
-class DDSH(DeepHashingMethod):
+class DDSH(DeepHashBaseline):
     """DDSH on the shared engine (see the module docstring).
 
     Options besides the engine's: ``sample_columns`` (|Ω|, 100), ``rounds_per_sample`` (rounds
@@ -213,26 +211,11 @@ class DDSH(DeepHashingMethod):
 
     method_name: ClassVar[str] = "ddsh"
     default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "sample_columns": 100,
-        "rounds_per_sample": 3,
-        "balance": True,
+        **DeepHashBaseline.default_options,
+        "sample_columns": Option(100, minimum=1, help="|Ω|, columns of S sampled per round"),
+        "rounds_per_sample": Option(3, minimum=1, help="discrete step + pass over Γ per Ω"),
+        "balance": BALANCE,
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        for key in ("sample_columns", "rounds_per_sample"):
-            value = self.options[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ZshbenchError(f"ddsh: {key} must be a positive integer, not {value!r}")
-        if not isinstance(self.options["balance"], bool):
-            raise ZshbenchError("ddsh: balance must be true or false")
-
-    def build_network(
-        self, settings: dict[str, Any], data: TrainData, context: RunContext
-    ) -> tuple[nn.Module, Normalizer]:
-        encoder, mean, std = build_backbone(settings)
-        return HashingNetwork(encoder, self.bits), Normalizer(mean, std)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

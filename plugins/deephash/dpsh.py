@@ -51,7 +51,13 @@ from plugins.deep.engine import Batch, Objective, Session
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import CodeMemory, DeepHashBaseline, hard_sign, no_autocast, same_class
+from .common import (
+    CodeMemory,
+    DeepHashBaseline,
+    hard_sign,
+    no_autocast,
+    same_class,
+)
 
 
 def pairwise_likelihood_loss(
@@ -70,6 +76,17 @@ def quantisation_loss(u: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         return (codes.detach().float() - u.float()).pow(2).sum()
 
 
+def quantisation_options(eta: float) -> dict[str, Option]:
+    """The options of the quantisation term DPSH and DSDH share: its weight η (default ``eta``)
+    and the training-set size η was set for (see :func:`pair_normalisers`)."""
+    return {
+        "eta": Option(eta, minimum=0.0, help="quantisation weight η"),
+        "reference_images": Option(
+            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
+        ),
+    }
+
+
 def pair_normalisers(num_images: int, batch: int, reference_images: int) -> tuple[float, float]:
     """(1/(N·M), 1/(N_ref·M)): the likelihood's and the quantisation term's divisors; N_ref = N
     when ``reference_images`` is 0 (the authors' 1/(N·M) for both)."""
@@ -83,12 +100,15 @@ def dpsh_loss(
     similar: torch.Tensor,
     eta: float,
     reference_images: int = 0,
+    codes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """DPSH's J for one batch against the memory: the likelihood over N·M pairs divided by N·M,
-    η Σ‖b_i − u_i‖² divided by N_ref·M (see the module docstring)."""
+    η Σ‖b_i − u_i‖² divided by N_ref·M (see the module docstring). b_i = sgn(u_i), or the rows
+    of ``codes`` given (DSDH's B)."""
     pair_scale, image_scale = pair_normalisers(memory.shape[0], u.shape[0], reference_images)
     likelihood = pairwise_likelihood_loss(u, memory, similar) * pair_scale
-    quantisation = quantisation_loss(u, hard_sign(u.detach())) * image_scale
+    targets = hard_sign(u.detach()) if codes is None else codes
+    quantisation = quantisation_loss(u, targets) * image_scale
     return {
         "loss": likelihood + eta * quantisation,
         "likelihood": likelihood.detach(),
@@ -130,10 +150,7 @@ class DPSH(DeepHashBaseline):
     output: ClassVar[str] = "linear"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "eta": Option(10.0, minimum=0.0, help="quantisation weight η"),
-        "reference_images": Option(
-            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
-        ),
+        **quantisation_options(10.0),
     }
 
     def build_objective(

@@ -52,6 +52,7 @@ from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from zshbench.errors import ZshbenchError
 from zshbench.method import ImageView, RunContext, TrainData
+from zshbench.options import Option
 
 from .detector import (
     BUILDERS,
@@ -227,15 +228,19 @@ class DRMH(DeepHashingMethod):
     method_name: ClassVar[str] = "drmh"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashingMethod.default_options,
-        "detector": "fasterrcnn_resnet50_fpn",
-        "detector_backbone": None,
-        "detector_weights": None,
-        "regions": None,
-        "detector_size": None,
-        "proposals": None,
-        "cls_weight": 1.0,
-        "hash_weight": 0.01,
-        "quant_weight": 1e-4,
+        "detector": Option(
+            "fasterrcnn_resnet50_fpn", choices=(*BUILDERS, COMPOSED), help="Faster R-CNN builder"
+        ),
+        "detector_backbone": Option(
+            None, kind="string", choices=COMPOSED_BACKBONES, help="backbone of detector=fasterrcnn"
+        ),
+        "detector_weights": Option(None, kind="string", help="PATH or hub (required)"),
+        "regions": Option(None, kind="integer", minimum=1, help="whole image + detections"),
+        "detector_size": Option(None, kind="integer", minimum=1, help="detector's input side"),
+        "proposals": Option(None, kind="integer", minimum=1, help="RPN proposals kept"),
+        "cls_weight": Option(1.0, minimum=0.0, help="α, weight of the classification loss"),
+        "hash_weight": Option(0.01, minimum=0.0, help="β₁, weight of the hashing loss"),
+        "quant_weight": Option(1e-4, minimum=0.0, help="β, weight of the quantisation loss"),
     }
     scale_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         # threads: torch's default; the ResNet-50 detector's convolutions use every core
@@ -246,26 +251,11 @@ class DRMH(DeepHashingMethod):
     def check_options(self) -> None:
         super().check_options()
         o = self.options
-        if o["detector"] not in (*BUILDERS, COMPOSED):
-            raise ZshbenchError(
-                f"drmh: detector must be one of {', '.join((*BUILDERS, COMPOSED))}, "
-                f"not {o['detector']!r}"
-            )
-        if o["detector"] == COMPOSED and o["detector_backbone"] not in COMPOSED_BACKBONES:
+        if o["detector"] == COMPOSED and o["detector_backbone"] is None:
             raise ZshbenchError(
                 f"drmh: detector=fasterrcnn needs detector_backbone, one of "
                 f"{', '.join(COMPOSED_BACKBONES)}"
             )
-        for key in ("regions", "detector_size", "proposals"):
-            value = o[key]
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ZshbenchError(f"drmh: {key} must be a positive integer, not {value!r}")
-        for key in ("cls_weight", "hash_weight", "quant_weight"):
-            value = o[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ZshbenchError(f"drmh: {key} must be a number ≥ 0, not {value!r}")
         self.detector_file_ = detector_weights_file(o["detector"], o["detector_weights"])
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:

@@ -48,12 +48,20 @@ import torch
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
-from zshbench.errors import ZshbenchError
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import CodeMemory, DeepHashBaseline, hard_sign, no_autocast, same_class
-from .dpsh import pair_normalisers, pairwise_likelihood_loss, quantisation_loss
+from .common import (
+    CodeMemory,
+    DeepHashBaseline,
+    hard_sign,
+    no_autocast,
+    same_class,
+)
+from .dpsh import (
+    dpsh_loss,
+    quantisation_options,
+)
 
 
 def classifier_step(codes: torch.Tensor, targets: torch.Tensor, mu: float, nu: float):
@@ -96,15 +104,9 @@ def dsdh_network_loss(
     reference_images: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The terms of DSDH's objective that depend on the network, for one batch: the likelihood
-    against the memory divided by N·M, and η Σ‖b_i − u_i‖² with b_i from B divided by N_ref·M."""
-    pair_scale, image_scale = pair_normalisers(memory.shape[0], u.shape[0], reference_images)
-    likelihood = pairwise_likelihood_loss(u, memory, similar) * pair_scale
-    quantisation = quantisation_loss(u, codes) * image_scale
-    return {
-        "loss": likelihood + eta * quantisation,
-        "likelihood": likelihood.detach(),
-        "quantisation": quantisation.detach(),
-    }
+    against the memory divided by N·M, and η Σ‖b_i − u_i‖² with b_i from B divided by N_ref·M:
+    DPSH's J with B as the codes."""
+    return dpsh_loss(u, memory, similar, eta, reference_images, codes=codes)
 
 
 class DSDHObjective(Objective):
@@ -180,19 +182,13 @@ class DSDH(DeepHashBaseline):
     output: ClassVar[str] = "linear"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "mu": Option(1.0, minimum=0.0, help="weight μ of the classification of the codes"),
-        "nu": Option(0.1, minimum=0.0, help="weight ν of ‖W‖²"),
-        "eta": Option(55.0, minimum=0.0, help="quantisation weight η"),
-        "dcc_iterations": Option(10, minimum=1, help="W- and B-step rounds per epoch"),
-        "reference_images": Option(
-            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
+        "mu": Option(
+            1.0, exclusive_minimum=0.0, help="weight μ of the codes' classification (divides)"
         ),
+        "nu": Option(0.1, minimum=0.0, help="weight ν of ‖W‖²"),
+        "dcc_iterations": Option(10, minimum=1, help="W- and B-step rounds per epoch"),
+        **quantisation_options(55.0),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["mu"] == 0:
-            raise ZshbenchError(f"{self.method_name}: mu must be > 0 (the updates divide by it)")
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
-from zshbench.errors import ZshbenchError
+from plugins.deep.pairs import pair_weights
 from zshbench.method import TrainData
 from zshbench.options import Option
 
-from .common import DeepHashBaseline, balanced_pair_weights, no_autocast, same_class
+from .common import DeepHashBaseline, no_autocast, same_class
 
 
 def continuation_beta(
@@ -59,7 +59,7 @@ def weighted_pairwise_loss(h: torch.Tensor, similar: torch.Tensor, alpha: float)
         inner = alpha * h @ h.T
         terms = F.softplus(inner) - similar.float() * inner
         count = h.shape[0]
-        return (balanced_pair_weights(similar) * terms).sum() / max(count * (count - 1), 1)
+        return (pair_weights(similar) * terms).sum() / max(count * (count - 1), 1)
 
 
 class HashNetObjective(Objective):
@@ -103,18 +103,15 @@ class HashNet(DeepHashBaseline):
     output: ClassVar[str] = "tanh"
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashBaseline.default_options,
-        "alpha": Option(None, kind="number", minimum=0.0, help="sigmoid parameter (null: 10/K)"),
+        "alpha": Option(
+            None, kind="number", exclusive_minimum=0.0, help="sigmoid parameter (null: 10/K)"
+        ),
         "beta_gamma": Option(0.005, minimum=0.0, help="γ of β = (1 + γ t)^p"),
         "beta_power": Option(0.5, minimum=0.0, help="p of β = (1 + γ t)^p"),
         "beta_iterations": Option(
             10000.0, minimum=0.0, help="the steps T of β's curve, spread over the schedule"
         ),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["alpha"] == 0:
-            raise ZshbenchError(f"{self.method_name}: alpha must be > 0")
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = super().resolve_settings(data)

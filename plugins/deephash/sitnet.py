@@ -52,6 +52,7 @@ from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
+from zshbench.options import Option
 
 SEMANTICS = ("class-names", "attributes")
 
@@ -171,20 +172,11 @@ class SitNet(DeepHashingMethod):
     uses_text_encoder: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {
         **DeepHashingMethod.default_options,
-        "semantics": "class-names",
-        "margin": 0.1,
-        "center_weight": 1.0,
-        "separation_weight": 1.0,
+        "semantics": Option("class-names", choices=SEMANTICS, help="the class semantic vectors"),
+        "margin": Option(0.1, minimum=0.0, help="margin of the semantic ranking loss"),
+        "center_weight": Option(1.0, minimum=0.0, help="α, weight of the center loss"),
+        "separation_weight": Option(1.0, minimum=0.0, help="β, weight of the separation loss"),
     }
-
-    def check_options(self) -> None:
-        super().check_options()
-        if self.options["semantics"] not in SEMANTICS:
-            raise ZshbenchError(f"sitnet: semantics must be one of {', '.join(SEMANTICS)}")
-        for key in ("margin", "center_weight", "separation_weight"):
-            value = self.options[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ZshbenchError(f"sitnet: {key} must be a number ≥ 0, not {value!r}")
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
         self.class_vectors_ = class_semantic_vectors(data, context, settings["semantics"])

@@ -3,9 +3,11 @@
 Registered through the ``zshbench`` entry-point group like any third-party plugin. Modules, in
 the order the paper introduces them: :mod:`.kmeans` (Eq. 1), :mod:`.attributes` (T^(i) and
 text vectors), :mod:`.model` (network: mixing and reconstruction branches, AEM, hash layer),
-:mod:`.losses` (Eq. 12–18), :mod:`.training` (optimisation, validation, DDP), :mod:`.backbone`
-(timm ViT and its weights), :mod:`.config` (scales and the paper's α/β), :mod:`.method` (the
-registered methods), :mod:`.diagnostics` (Fig. 10–11-style pictures).
+:mod:`.losses` (Eq. 12–18), :mod:`.objective` (Eq. 16 as the engine's objective),
+:mod:`.config` (scales and the paper's α/β, ``paper_alpha_beta.csv``), :mod:`.method` (the
+registered methods), :mod:`.diagnostics` (Fig. 10–11-style pictures). The backbone, training
+loop, model selection, DDP and θ of Eq. 11 are the deep engine's (:mod:`plugins.deep`); the
+``paper_table*.csv`` files are the paper's Tables IV–VI, the studies registered below.
 
 Importing this package imports neither torch nor timm, so ``zshbench list`` stays fast.
 """

@@ -1,4 +1,5 @@
-"""RAZH's losses, one small function per equation of the paper (Eq. 12–18).
+"""RAZH's losses, one small function per equation of the paper (Eq. 12–18; Eq. 11's pair
+weights θ are the engine's :func:`plugins.deep.pairs.pair_weights`).
 
 Averages instead of the paper's plain sums for L_cls and L_r (Eq. 12, 13), as the authors' code
 does (cross-entropy and MSE means). L_h (Eq. 17) and L_hal (Eq. 18) keep the paper's 1/(2N)
@@ -12,30 +13,12 @@ import math
 import torch
 import torch.nn.functional as F
 
+from plugins.deep.pairs import pair_weights
+
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Eq. 12, L_cls: softmax cross-entropy of the classifier on h, averaged over the batch."""
     return F.cross_entropy(logits.float(), labels)
-
-
-def pair_weights(similar: torch.Tensor) -> torch.Tensor:
-    """Eq. 11, θ_ij: pairs / pairs of the same kind (similar or dissimilar), over i ≠ j only.
-
-    The paper's s_n is garbled (``N − ½ Σ s_ij``); its evident intent, and the authors' count, is
-    the number of dissimilar pairs. s_p and s_n count the ordered pairs (i, j), i ≠ j, with
-    s_ij = 1 and 0; θ_ij = N(N − 1)/s_p or N(N − 1)/s_n, and θ_ii = 0 (an image is not a pair
-    with itself). A kind absent from the batch gets weight 0.
-    """
-    count = similar.shape[0]
-    off_diagonal = ~torch.eye(count, dtype=torch.bool, device=similar.device)
-    same = similar.bool()
-    total = count * (count - 1)
-    positive = (same & off_diagonal).sum()
-    negative = total - positive
-    weight_positive = total / positive.clamp_min(1)
-    weight_negative = total / negative.clamp_min(1)
-    weights = torch.where(same, weight_positive, weight_negative)
-    return weights * off_diagonal
 
 
 def pairwise_hash_loss(h: torch.Tensor, similar: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from plugins.deep.backbones import build_backbone
-from plugins.deep.engine import Batch, Objective, TrainSettings, train
+from plugins.deep.engine import Batch, Objective, Session, train
 from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod, native_side
 from zshbench.errors import ZshbenchError
@@ -175,35 +175,30 @@ class RAZH(DeepHashingMethod):
             losses=parse_losses(settings["losses"]),
         )
 
-    def before_training(
-        self,
-        network: nn.Module,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        train_settings: TrainSettings,
-        context: RunContext,
-    ) -> None:
+    def before_training(self, session: Session) -> None:
         """RAZH-F's class-supervised fine-tuning, then the reconstruction-only warm-up, on the
         images training will see."""
-        settings = self.settings_
-        finetune_epochs = int(settings["finetune_epochs"] or 0)
-        pretrain_epochs = int(settings["pretrain_epochs"] or 0)
-        num_classes = int(network.classifier.out_features)
+        network = session.network
+        finetune_epochs = int(self.settings_["finetune_epochs"] or 0)
+        pretrain_epochs = int(self.settings_["pretrain_epochs"] or 0)
         if finetune_epochs > 0:
-            train(
-                ClassSupervisedObjective(network, num_classes), images, labels, self.normalizer_,
-                replace(train_settings, epochs=finetune_epochs, schedule_epochs=None,
-                        patience=None, extend_until_accuracy=None),
-                context, label="class-supervised fine-tuning", method=self.method_name,
-            )  # fmt: skip
+            classes = int(network.classifier.out_features)
+            objective = ClassSupervisedObjective(network, classes)
+            self._train_stage(session, objective, finetune_epochs, "class-supervised fine-tuning")
         if pretrain_epochs > 0:
-            train(
-                RAZHObjective(network, alpha=0.0, beta=1.0, losses=frozenset({"rec"})),
-                images, labels, self.normalizer_,
-                replace(train_settings, epochs=pretrain_epochs, schedule_epochs=None,
-                        patience=None, extend_until_accuracy=None),
-                context, label="reconstruction warm-up", method=self.method_name,
-            )  # fmt: skip
+            objective = RAZHObjective(network, alpha=0.0, beta=1.0, losses=frozenset({"rec"}))
+            self._train_stage(session, objective, pretrain_epochs, "reconstruction warm-up")
+
+    def _train_stage(self, session: Session, objective: Objective, epochs: int, label: str) -> None:
+        """``epochs`` of ``objective`` on the session's images: its own schedule, no selection."""
+        stage = replace(
+            session.settings, epochs=epochs, schedule_epochs=None, patience=None,
+            extend_until_accuracy=None,
+        )  # fmt: skip
+        train(
+            objective, session.images, session.labels, session.normalizer, stage,
+            session.context, label=label, method=self.method_name,
+        )  # fmt: skip
 
     def _training_record(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         record = super()._training_record(*args, **kwargs)
