@@ -98,6 +98,7 @@ def test_a_mutated_key_term_changes_the_loss(mutation, monkeypatch):
     assert objective_loss(epoch=2, epochs=1) != pytest.approx(by_hand(2.0), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(hashnet.HashNet(16, **LEARN), fixture)

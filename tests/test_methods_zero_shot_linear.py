@@ -286,6 +286,7 @@ def test_every_method_with_class_name_semantics_declares_that_it_reads_the_encod
         assert load_plugins().methods.get(name).load().uses_text_encoder, name
 
 
+@pytest.mark.slow
 def test_tsk_records_the_encoder_that_made_its_class_vectors(tmp_path):
     import json
 

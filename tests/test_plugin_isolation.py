@@ -99,6 +99,7 @@ def test_list_works_and_names_every_broken_distribution(site, tmp_path):
     assert "fine-but-same-plugin" not in done.stdout  # a broken plugin is skipped whole
 
 
+@pytest.mark.slow
 def test_other_methods_still_run_with_one_warning_per_problem(site, tmp_path):
     done = zshbench(
         site, "run", "--method", "my-lsh", "--dataset", "digits", "--bits", "8",
