@@ -150,6 +150,7 @@ def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("bits*"))
 
 
+@pytest.mark.slow
 def test_real_cub_mini64_with_a_users_own_protocol(shared_data, tmp_path):
     """A user's data-set file points the CUB layout at cub-mini64 with its own numbers."""
     own = tmp_path / "my-cub.toml"
