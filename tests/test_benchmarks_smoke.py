@@ -76,6 +76,7 @@ def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "variance captured within 1e-4 of the exact PCA: yes" in output
 
 
+@pytest.mark.slow
 def test_bench_epoch_trains_each_method_and_reports_a_failing_one(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
