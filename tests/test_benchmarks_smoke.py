@@ -67,6 +67,7 @@ def test_bench_download_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == 4 and all(line.endswith("yes") for line in rows), output
 
 
+@pytest.mark.slow
 def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
     """Both solvers fit ITQ; the fast subspace holds the exact one's variance."""
     status = _load("bench_itq_pca").main(["--quick", "--bits", "8,16"])
@@ -75,6 +76,7 @@ def test_bench_itq_pca_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "variance captured within 1e-4 of the exact PCA: yes" in output
 
 
+@pytest.mark.slow
 def test_bench_epoch_trains_each_method_and_reports_a_failing_one(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -57,6 +57,7 @@ def test_run_writes_one_record_per_bits_and_seed(digits_results):
     assert [m.stem for m in manifests] == [record["split"]["id"]]
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_records_and_overwrite_redoes_them(digits_results):
     record = next((digits_results / "results").rglob("itq/bits16-seed0.json"))
     stamp = record.stat().st_mtime_ns
@@ -77,6 +78,7 @@ def test_rerun_skips_finished_records_and_overwrite_redoes_them(digits_results):
     assert redo.returncode == 0 and record.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow
 def test_report_and_plot(digits_results):
     for fmt in ("terminal", "markdown", "latex", "csv"):
         done = zshbench("report", "--format", fmt, cwd=digits_results)
@@ -114,6 +116,7 @@ def test_itq_beats_lsh_on_digits(digits_results):
     assert np.mean(values["itq"]) > np.mean(values["lsh"])
 
 
+@pytest.mark.slow
 def test_eval_json_on_codes_made_elsewhere(tmp_path):
     # 2 queries, 3 database items, 4 bits, codes in {0,1}; no ties, so every policy agrees.
     # query 0 = 1111 (label 0): db 1111 (d0, label 0: rel), 1110 (d1, label 2), 0000 (d4,
@@ -154,6 +157,7 @@ def test_eval_json_on_codes_made_elsewhere(tmp_path):
         (["info", "nope"], "nothing is registered as 'nope'"),
     ],
 )
+@pytest.mark.slow
 def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
     done = (
         zshbench(*args, "--results", "results", cwd=tmp_path)
@@ -168,6 +172,7 @@ def test_bad_input_gets_one_clear_line(tmp_path, args, expected):
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("bits*"))
 
 
+@pytest.mark.slow
 def test_real_cub_mini64_with_a_users_own_protocol(shared_data, tmp_path):
     """A user's data-set file points the CUB layout at cub-mini64 with its own numbers."""
     own = tmp_path / "my-cub.toml"
@@ -240,6 +245,7 @@ def test_bad_run_input_is_one_line_and_writes_nothing(tmp_path, extra, expected)
     assert not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_a_data_file_cannot_run_code_through_the_cli(tmp_path):
     """Issue 10, item 1: this file deleted victim/ and only then complained."""
     (tmp_path / "victim").mkdir()
@@ -257,6 +263,7 @@ def test_a_data_file_cannot_run_code_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs/data"])
+@pytest.mark.slow
 def test_a_data_set_name_cannot_place_records_outside_results(tmp_path, name):
     (tmp_path / "mine.toml").write_text(
         f'name = "{name}"\ntitle = "t"\nloader = "digits"\nnum_classes = 10\nembedded = true\n'
@@ -268,6 +275,7 @@ def test_a_data_set_name_cannot_place_records_outside_results(tmp_path, name):
     assert not list(tmp_path.rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line(tmp_path):
     """ENOSPC while the record is written: one line, the run resumes after space is freed."""
     script = (
@@ -299,6 +307,7 @@ def test_report_csv_of_an_empty_selection_is_an_error(digits_results):
     assert done.returncode == 2 and "no result records" in done.stderr and not done.stdout
 
 
+@pytest.mark.slow
 def test_garbage_codes_file_never_suggests_allow_pickle(tmp_path):
     (tmp_path / "garbage.npz").write_bytes(b"garbage" * 20)
     done = zshbench("eval", "garbage.npz", cwd=tmp_path)
@@ -306,6 +315,7 @@ def test_garbage_codes_file_never_suggests_allow_pickle(tmp_path):
     assert "pickled data is never loaded" in done.stderr
 
 
+@pytest.mark.slow
 def test_info_prints_option_types_and_ranges(tmp_path):
     done = zshbench("info", "itq", cwd=tmp_path)
     assert "iterations = 50  (a whole number ≥ 0)" in done.stdout
@@ -317,6 +327,7 @@ def test_info_prints_option_types_and_ranges(tmp_path):
     assert "verify_images = true" in done.stdout
 
 
+@pytest.mark.slow
 def test_two_identical_sweeps_share_the_work(tmp_path):
     """Issue 10: two identical sweeps into one folder both did all the work."""
     args = [sys.executable, "-m", "zshbench", "run", "--method", "sh", "--dataset", "digits"]
@@ -334,6 +345,7 @@ def test_two_identical_sweeps_share_the_work(tmp_path):
     assert not list((tmp_path / "results").rglob(".*.lock"))
 
 
+@pytest.mark.slow
 def test_a_results_path_with_spaces_and_non_ascii(tmp_path):
     results = tmp_path / "mes résultats" / "Ünïcødé ✓ 1"
     done = zshbench(*ITQ[:-1], str(results), cwd=tmp_path)
@@ -345,6 +357,7 @@ def test_a_results_path_with_spaces_and_non_ascii(tmp_path):
     assert plot.returncode == 0 and len(list((results / "plots").glob("*.png"))) == 2
 
 
+@pytest.mark.slow
 def test_an_interrupted_plot_never_leaves_a_half_written_png(digits_results, tmp_path):
     """The PNG writer dies half-way: every PNG on disk is still the whole old one."""
     out = tmp_path / "plots"
@@ -399,6 +412,7 @@ def test_method_families_and_comma_lists_expand_to_registered_methods():
         expand_methods("lsh,nope", plugins)
 
 
+@pytest.mark.slow
 def test_a_comma_list_runs_each_method_and_checks_all_options_first(tmp_path):
     ok = zshbench("run", "--method", "lsh,itq", "--dataset", "digits", "--bits", "16", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
@@ -417,6 +431,7 @@ def test_a_comma_list_runs_each_method_and_checks_all_options_first(tmp_path):
     assert named.returncode == 2 and "--name 'x' given for 2 methods" in named.stderr
 
 
+@pytest.mark.slow
 def test_a_method_that_fails_in_a_sweep_does_not_stop_the_others(tmp_path):
     # digits has 64 pixels: ITQ cannot rotate 128 directions, LSH can give 128 bits
     sweep = zshbench(
@@ -435,6 +450,7 @@ def test_a_method_that_fails_in_a_sweep_does_not_stop_the_others(tmp_path):
     assert {p.parent.name for p in tmp_path.rglob("bits128-seed0.json")} == {"lsh"}
 
 
+@pytest.mark.slow
 def test_a_sweep_on_a_missing_data_set_stops_at_the_first_method(tmp_path):
     missing = zshbench(
         "run", "--method", "lsh,itq", "--dataset", "cub", "--data-root", str(tmp_path / "none"),

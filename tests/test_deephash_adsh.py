@@ -128,6 +128,7 @@ def test_bad_options_are_one_line_errors():
         adsh.ADSH(16, balance="maybe")
 
 
+@pytest.mark.slow
 def test_adsh_learns_the_easy_set_better_than_lsh():
     easy = easy_set()
     torch.manual_seed(0)
@@ -138,6 +139,7 @@ def test_adsh_learns_the_easy_set_better_than_lsh():
     assert learned > 0.9 and learned > baseline + 0.2
 
 
+@pytest.mark.slow
 def test_adsh_end_to_end_on_digits_learns_codes_for_training_images_only(tmp_path, monkeypatch):
     sizes = []
     real = adsh.ADSHObjective.__init__

@@ -154,6 +154,7 @@ def test_bad_options_are_one_line_errors():
         amvh.AMVH(16, quant_weight=-0.5)
 
 
+@pytest.mark.slow
 def test_amvh_learns_the_easy_set_better_than_lsh():
     easy = easy_set()
     torch.manual_seed(0)
@@ -164,6 +165,7 @@ def test_amvh_learns_the_easy_set_better_than_lsh():
     assert learned > 0.7 and learned > baseline + 0.15
 
 
+@pytest.mark.slow
 def test_amvh_end_to_end_on_digits(tmp_path):
     record = run_on_digits(tmp_path, "amvh")
     training = check_record(record, "amvh")

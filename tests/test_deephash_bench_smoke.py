@@ -33,6 +33,7 @@ def test_every_method_steps_and_dsdh_reports_its_code_update(capsys, one_torch_t
     assert all(float(rows[name][3]) > 0 for name in bench.METHODS)  # img/s
 
 
+@pytest.mark.slow
 def test_paper_scale_builds_vit_b16_and_the_method_output_layer():
     bench = _load()
     method, network, objective, settings = bench.build("dpsh", "paper", 64, 32, "cpu")

@@ -44,6 +44,7 @@ def test_hadamard_centres_are_k_over_2_apart_and_their_negations_follow():
 
 
 @pytest.mark.parametrize("classes, bits", [(7, 24), (40, 16), (150, 48)])
+@pytest.mark.slow
 def test_bernoulli_centres_where_hadamard_cannot_serve(classes, bits):
     centres, kind = csq.hash_centres(num_classes=classes, bits=bits, seed=3)
     assert kind == "bernoulli" and centres.shape == (classes, bits)
@@ -111,6 +112,7 @@ def test_saturated_codes_keep_the_loss_finite():
     assert torch.isfinite(parts["loss"]) and torch.isfinite(z.grad).all()
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(csq.CSQ(16, **LEARN), fixture)

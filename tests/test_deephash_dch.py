@@ -78,6 +78,7 @@ def test_identical_codes_of_different_classes_stay_finite():
     assert torch.isfinite(parts["loss"]) and torch.isfinite(h.grad).all()
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(dch.DCH(16, **LEARN), fixture)

@@ -103,6 +103,7 @@ def test_memory_is_filled_once_then_follows_the_batches():
     torch.testing.assert_close(objective.memory.values, expected)
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(dpsh.DPSH(16, **LEARN), fixture)

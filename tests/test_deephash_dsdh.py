@@ -171,6 +171,7 @@ def test_code_update_runs_before_every_epoch_and_keeps_codes_binary():
     assert objective.codes.tolist() == [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0]]
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(dsdh.DSDH(16, **LEARN), fixture)

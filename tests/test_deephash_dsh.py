@@ -71,6 +71,7 @@ def test_a_mutated_key_term_changes_the_loss(mutation, monkeypatch):
     assert objective_parts()["loss"] != pytest.approx(by_hand()["loss"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(dsh.DSH(16, **LEARN), fixture)

@@ -106,6 +106,7 @@ def test_bad_options_are_one_line_errors():
         hashnet.HashNet(16, beta_power=-1)
 
 
+@pytest.mark.slow
 def test_it_learns_and_beats_lsh_on_the_separable_set():
     fixture = separable_set(seed=0)
     learned = retrieval_map(hashnet.HashNet(16, **LEARN), fixture)

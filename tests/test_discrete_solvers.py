@@ -52,6 +52,20 @@ def test_dcc_column_step_is_the_exact_minimiser(seed):
         assert np.array_equal(b[:, k], expected)
 
 
+def test_dcc_objective_by_hand_on_a_three_by_two_toy():
+    b = np.array([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    h = np.array([[2.0, 1.0], [1.0, 3.0]])
+    q = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    # BᵀB = [[3, −1], [−1, 3]]: tr(BᵀBH) = 6 − 1 − 1 + 9 = 13; tr(BᵀQ) = 1 + 2 − 1 + 1 = 3.
+    assert dcc_objective(b, h, q) == pytest.approx(13.0 - 6.0)
+    # One sweep by hand: column 1 = sgn(q₁ − b₂·1) = sgn([2, −1, 0]) → [1, −1, −1] (0 keeps
+    # −1); column 2 = sgn(q₂ − b₁·1) = sgn([−1, 3, 2]) → [−1, 1, 1]. Now BᵀB = [[3, −3],
+    # [−3, 3]]: tr(BᵀBH) = 6 − 6 + 9 = 9, tr(BᵀQ) = 1 + 2 + 0 = 3; objective 9 − 6 = 3.
+    swept = dcc(b, h, q, sweeps=1)
+    assert swept.tolist() == [[1.0, -1.0], [-1.0, 1.0], [-1.0, 1.0]]
+    assert dcc_objective(swept, h, q) == pytest.approx(3.0)
+
+
 def test_dcc_never_increases_its_objective_and_reaches_a_bitwise_optimum():
     rng = np.random.default_rng(5)
     n, r = 30, 6

@@ -62,6 +62,7 @@ def _run(launcher: list[str], results: Path, cwd: Path) -> subprocess.CompletedP
     return run_launched(launcher, [*args, "--device", "cpu", "--results", str(results)], cwd)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_match_a_single_process_run(tmp_path):
     ddp = _run(TORCHRUN_TWO, tmp_path / "ddp", tmp_path)
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr

@@ -553,6 +553,7 @@ def test_ensure_dataset_downloads_only_what_is_missing(tmp_path, server, cifar_t
     assert len(server.gets("/cifar-10-python.tar.gz")) == 1
 
 
+@pytest.mark.slow
 def test_cli_run_download_then_download_again(tmp_path, server, cifar_tarball):
     """The whole path a user takes: a missing data set gets the one line naming the download
     command; ``run --download`` fetches it and runs; ``download`` then has nothing to do."""

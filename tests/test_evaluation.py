@@ -352,6 +352,7 @@ def test_harmonic_closed_form():
         assert ours == pytest.approx(r / n * plain, rel=1e-13)
 
 
+@pytest.mark.slow
 def test_expected_matches_monte_carlo():
     # 400 items at 4 bits (ties of ~25-150 items), K = 150 cuts a group. For each query, the
     # mean AP over T = 4000 random tie orders has standard error s / sqrt(T) (s = sample std);

@@ -36,6 +36,7 @@ def low_rank_data(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("dims", [8, 40, 120])
+@pytest.mark.slow
 def test_auto_solver_captures_the_exact_principal_subspace(dims):
     x = low_rank_data(900, 600)
     values, exact = exact_pca(x, dims)

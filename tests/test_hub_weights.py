@@ -136,6 +136,7 @@ def test_weights_only_is_forced_even_when_a_loader_asks_otherwise(tmp_path):
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored afterwards
 
 
+@pytest.mark.slow
 def test_extractor_pretrained_option_through_the_cli(tmp_path, published):
     """A user's run: HF_ENDPOINT/HF_HOME set in the environment, ``pretrained: true`` in the
     timm extractor's options; then the same run offline from the cache with the server gone."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cli_runner import run_zshbench as zshbench
 from test_datasets_awa2 import CLASSES as AWA2_CLASSES
 from test_datasets_awa2 import TEST as AWA2_UNSEEN
@@ -46,6 +47,7 @@ def test_cifar10_batches_through_the_cli(tmp_path):
     assert 0.0 <= record["metrics"]["map@5000"] <= 1.0
 
 
+@pytest.mark.slow
 def test_awa2_jpeg_folders_through_the_cli(tmp_path):
     make_awa2(tmp_path / "data")
     spec = _protocol_file(

@@ -1,6 +1,7 @@
 """SDH, FSSH, SCDH, ASZH and SASH: their objectives written out independently here (with the
 n × n similarity matrix the methods avoid forming), checked to never increase along the real
-alternation; closed-form steps checked against hand computation or brute force."""
+alternation and to equal the objective each method records per iteration
+(``objective_history_``); closed-form steps checked against hand computation or brute force."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from plugins.linear.common.kernel_hashing import RBFAnchorMap
 from plugins.linear.fssh import FSSH, similarity_term
 from plugins.linear.sash import SASH, adaptive_similarity_step, feature_class_similarity
 from plugins.linear.scdh import SCDH, pairwise_loss
-from plugins.linear.sdh import SDH, sdh_steps
+from plugins.linear.sdh import SDH, sdh_objective
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext
 
@@ -42,11 +43,19 @@ def pairwise_similarity(labels, same=1.0, different=-1.0):
 # ----------------------------------------------------------------------------- SDH
 
 
-def test_sdh_objective_never_increases(kernel):
+def test_sdh_objective_by_hand_on_a_three_by_two_toy():
+    b = np.array([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    y = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    phi = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    w = p = np.eye(2)
+    # ‖Y − B‖² = 3, λ‖W‖² = 0.5·2, ν‖B − φ‖² = 2·6, νδ‖P‖² = 2·0.25·2: 3 + 1 + 12 + 1.
+    assert sdh_objective(b, w, p, phi, y, lam=0.5, nu=2.0, delta=0.25) == pytest.approx(17.0)
+
+
+def test_sdh_objective_never_increases_and_is_the_one_recorded(fixture, kernel):
     phi, _, y = kernel
     lam, nu, delta = 1.0, 0.1, 0.01
-    rng = np.random.default_rng(0)
-    b0 = np.where(rng.random((len(phi), 16)) < 0.5, -1.0, 1.0)
+    method = SDH(16, lam=lam, nu=nu, delta=delta, iterations=6, dcc_sweeps=2)
     values = []
 
     def objective(t, b, w, p):
@@ -57,9 +66,11 @@ def test_sdh_objective_never_increases(kernel):
             + nu * delta * np.sum(p**2)
         )
 
-    sdh_steps(phi, y, b0, lam, nu, delta, iterations=6, dcc_sweeps=2, callback=objective)
+    method.learn(phi, fixture.train, RunContext(), np.random.default_rng(0), callback=objective)
     assert np.all(np.diff(values) <= 1e-9 * values[0]), values
     assert values[-1] < values[0]
+    assert np.allclose(method.objective_history_, values, rtol=1e-10, atol=0)
+    assert method.config()["objective"] == method.objective_history_[-1]
 
 
 def test_sdh_hash_function_is_the_ridge_fit_of_its_codes(fixture):
@@ -101,6 +112,7 @@ def test_fssh_objective_never_increases(fixture, kernel):
     # iteration ends no higher than the one before.
     assert np.all(np.diff(values) <= 1e-9 * values[0]), values
     assert values[-1] < values[0]
+    assert np.allclose(method.objective_history_, values, rtol=1e-10, atol=0)
 
 
 def test_fssh_two_step_refits_the_codes_by_ridge_regression(fixture, kernel):
@@ -155,13 +167,14 @@ def test_scdh_and_aszh_objective_never_increases_step_by_step(
     bits = 12
     method = cls(bits, iterations=6, **options)
     weights = method.weights(len(phi), fixture.train.num_classes)
-    values, steps = [], []
+    values, steps, iteration_end = [], [], {}
 
     def record(t, step, state):
         if t == 0 and step == "z":
             return  # Z starts at 0, outside the constraint set: count from the first Z
         steps.append((t, step))
         values.append(scdh_family_objective(state, phi, y, labels, weights, bits, same, different))
+        iteration_end[t] = values[-1]  # the last step of iteration t overwrites the others
         assert np.allclose(state.z.sum(axis=0), 0, atol=1e-8)
         assert np.allclose(state.z.T @ state.z, len(phi) * np.eye(bits), atol=1e-6)
 
@@ -169,6 +182,8 @@ def test_scdh_and_aszh_objective_never_increases_step_by_step(
     values = np.array(values)
     assert np.all(np.diff(values) <= 1e-9 * abs(values[0])), list(zip(steps, values, strict=True))
     assert values[-1] < values[0]
+    recorded = [iteration_end[t] for t in range(6)]
+    assert np.allclose(method.objective_history_, recorded, rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize("cls", [SCDH, ASZH])
@@ -244,12 +259,13 @@ def test_sash_objective_with_its_similarity_term_never_increases(fixture, kernel
     bits = 12
     method = SASH(bits, iterations=6)
     weights = method.weights(len(phi), fixture.train.num_classes)
-    values = []
+    values, iteration_end = [], {}
 
     def record(t, step, state):
         if t == 0 and step == "z":
             return
         s = y @ state.a @ y.T
+        iteration_end[t] = len(values)
         values.append(
             np.sum((bits * s - state.b @ state.z.T) ** 2)
             + weights.alpha * np.sum((state.b - state.z) ** 2)
@@ -262,6 +278,8 @@ def test_sash_objective_with_its_similarity_term_never_increases(fixture, kernel
     assert np.all(np.diff(values) <= 1e-9 * abs(values[0])), values
     assert values[-1] < values[0]
     assert not np.allclose(method.state_.a, method.prior_)  # the similarity did adapt
+    recorded = [values[iteration_end[t]] for t in range(6)]
+    assert np.allclose(method.objective_history_, recorded, rtol=1e-10, atol=0)
 
 
 # ----------------------------------------------------------------------------- all five

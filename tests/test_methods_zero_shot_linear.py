@@ -1,6 +1,7 @@
 """TSK, AH and OPZH: objectives written out here independently, never increasing along the real
-alternation; exact steps against hand computation; class semantics from attributes or from the
-run's text encoder; each beats LSH on the unseen classes of a separable fixture."""
+alternation and equal to what each method records per iteration (``objective_history_``);
+exact steps against hand computation; class semantics from attributes or from the run's text
+encoder; each beats LSH on the unseen classes of a separable fixture."""
 
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ def test_tsk_objective_never_increases_and_r_is_the_procrustes_rotation(fixture,
     method.learn(phi, fixture.train, RunContext(), np.random.default_rng(0), callback=record)
     assert np.all(np.diff(values) <= 1e-9 * values[0]), values
     assert values[-1] < values[0]
+    # Each iteration ends with the W-step: the 4th value of every iteration (the 3rd in the first).
+    iteration_ends = values[2::4]
+    assert np.allclose(method.objective_history_, iteration_ends, rtol=1e-10, atol=0)
 
 
 def test_tsk_laplacian_term_is_constant_for_orthogonal_r(fixture, phi):
@@ -164,6 +168,9 @@ def test_ah_objective_never_increases_and_u_step_solves_its_normal_equations(fix
     assert scipy.sparse.issparse(method.laplacian_)
     assert np.all(np.diff(values) <= 1e-9 * values[0]), values
     assert values[-1] < values[0]
+    # Each iteration ends with the B-step: every 3rd value (the first U-step has no P to report).
+    iteration_ends = values[1::3]
+    assert np.allclose(method.objective_history_, iteration_ends, rtol=1e-10, atol=0)
 
 
 # ----------------------------------------------------------------------------- OPZH
@@ -223,6 +230,8 @@ def test_opzh_objective_never_increases(fixture, phi):
     method.learn(phi, fixture.train, RunContext(), np.random.default_rng(0), callback=record)
     assert np.all(np.diff(values) <= 1e-9 * values[0]), values
     assert values[-1] < values[0]
+    iteration_ends = values[1::2]  # after each H-step
+    assert np.allclose(method.objective_history_, iteration_ends, rtol=1e-10, atol=0)
 
 
 # ----------------------------------------------------------------------------- all three
@@ -277,6 +286,7 @@ def test_every_method_with_class_name_semantics_declares_that_it_reads_the_encod
         assert load_plugins().methods.get(name).load().uses_text_encoder, name
 
 
+@pytest.mark.slow
 def test_tsk_records_the_encoder_that_made_its_class_vectors(tmp_path):
     import json
 

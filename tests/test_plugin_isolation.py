@@ -111,6 +111,7 @@ def test_list_works_and_names_every_broken_distribution(site, tmp_path):
     assert "never-registered" not in done.stdout
 
 
+@pytest.mark.slow
 def test_other_methods_still_run_with_one_warning_per_problem(site, tmp_path):
     done = zshbench(
         site, "run", "--method", "my-lsh", "--dataset", "digits", "--bits", "8",

@@ -45,10 +45,21 @@ def test_logged_progress_keeps_every_line_and_passes_it_on(tmp_path):
 def test_a_log_that_cannot_be_written_never_stops_the_run(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    progress = LoggedProgress(Lines(), blocker / "x.log")  # a file where a folder belongs
-    progress.log("still fine")
-    progress.status("still fine")
+    inner = Lines()
+    progress = LoggedProgress(inner, blocker / "x.log")  # a file where a folder belongs
+    progress.log("still fine")  # no exception: the run goes on
+    progress.status("still shown")
+    # Every line still reaches the console side, and the blocking file is left as it was.
+    assert inner.logged == ["still fine"] and inner.statuses == ["still shown"]
+    assert blocker.is_file() and blocker.read_text() == ""
+    # The log is given up for this attempt, not retried line by line: once the folder could
+    # exist, later lines still write no file.
+    blocker.unlink()
+    blocker.mkdir()
+    progress.log("later")
     progress.close()
+    assert inner.logged == ["still fine", "later"]
+    assert not (blocker / "x.log").exists()
 
 
 def test_status_shows_on_the_innermost_open_bar_and_is_replaced():

@@ -37,6 +37,7 @@ def _keys(record: dict, prefix: str = "") -> set[str]:
     return keys
 
 
+@pytest.mark.slow
 def test_razh_under_torchrun_writes_one_record_like_a_single_process(tmp_path):
     ddp = _run(TORCHRUN_TWO, tmp_path / "ddp", tmp_path)
     assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]

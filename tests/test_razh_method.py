@@ -110,6 +110,7 @@ def test_resolve_paper_scale():
     assert (given["lr"], given["alpha"], given["beta"]) == (1e-4, 0.3, 0.001)
 
 
+@pytest.mark.slow
 def test_paper_scale_backbone_is_mae_with_imagenet_normalisation():
     """vit_base_patch16_224 (no tag) is class-supervised with 0.5/0.5 normalisation; the MAE
     tag is self-supervised with ImageNet's mean/std."""
@@ -513,6 +514,7 @@ def train_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_selection_retrain_is_the_default_and_trains_twice(tmp_path, spy, train_calls):
     _, record = run(tmp_path, epochs=2)
     training = record["config"]["training"]
@@ -529,6 +531,7 @@ def test_selection_retrain_is_the_default_and_trains_twice(tmp_path, spy, train_
     assert len(spy["method"].network_.classifier.weight) == 8
 
 
+@pytest.mark.slow
 def test_retrain_follows_the_schedule_the_epoch_was_chosen_under(tmp_path, spy, monkeypatch):
     """Retraining stops at the chosen epoch of the *same* learning-rate schedule (cosine over
     the full epoch budget), so the chosen epoch means the same thing in both phases."""
@@ -570,6 +573,7 @@ def test_pretrain_epochs_run_a_reconstruction_warm_up(tmp_path, spy, train_calls
     assert record["timings"]["fit_phases"]["warmup_s"] > 0
 
 
+@pytest.mark.slow
 def test_diagnostics_write_a_png_listed_in_the_record(tmp_path, spy):
     progress = Recorder()
     path, record = run(tmp_path, "razh", progress=progress, diagnostics=2)
@@ -579,6 +583,7 @@ def test_diagnostics_write_a_png_listed_in_the_record(tmp_path, spy):
     assert any("diagnostics written" in line for line in progress.lines)
 
 
+@pytest.mark.slow
 def test_diagnostics_for_razh_c(tmp_path, spy):
     path, record = run(tmp_path, "razh-c", diagnostics=1)
     assert record["artifacts"] == ["attribute-matches.png"]
@@ -675,6 +680,7 @@ def test_razh_f_fine_tunes_the_encoder_first(tmp_path, spy, finetunes):
     assert record["config"]["training"]["history"]["final"]  # then RAZH's own training
 
 
+@pytest.mark.slow
 def test_razh_f_fine_tunes_every_network_on_the_images_it_trains_on(tmp_path, spy, finetunes):
     """Selecting the epoch, the held-out validation classes are never seen with their labels;
     the retrained network is fine-tuned too, on all seen classes."""
@@ -700,6 +706,7 @@ def _digits_train_data() -> TrainData:
     return views.train_data(5000)
 
 
+@pytest.mark.slow
 def test_record_has_a_log_file_with_the_epoch_figures(tmp_path, spy):
     path, record = run(tmp_path, epochs=2, selection="none")
     log = path.with_suffix(".log")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from zshbench import runner
 
 
+@pytest.mark.slow
 def test_razh_on_cub_mini64_with_glove_vectors(tmp_path, shared_data):
     """One short epoch on real images; the 312 GloVe rows are the AEM's attribute vectors."""
     vectors = shared_data / "word-vectors" / "cub_attributes_glove300.npy"

@@ -199,7 +199,8 @@ def test_schema1_migration_fills_what_schema1_readers_assumed():
     record = rec.record_from_json(minimal)
     assert record.run_name == "itq" and record.tie_policy == "random" and record.topk == 5000
     assert record.metrics == {"map@5000": 0.5}  # the echo and the text value are gone
-    assert record.split == rec.SplitInfo(id="s", protocol="unseen@all") and record.environment is None
+    assert record.split == rec.SplitInfo(id="s", protocol="unseen@all")
+    assert record.environment is None
     assert record.timings == rec.Timings(fit_s=None, encode_s=None, evaluate_s=None)
     del minimal["metrics"]["ties"]
     assert rec.record_from_json(minimal).tie_policy == "expected"  # the path's default

@@ -299,6 +299,7 @@ def test_a_folder_in_the_way_of_a_record_fails_before_training(more_plugins, tmp
 
 
 @pytest.mark.parametrize("damage", ["{ corrupt", '{"dataset": "digits"}', "edit-id", "[]"])
+@pytest.mark.slow
 def test_a_corrupt_split_manifest_is_rebuilt_with_a_warning(more_plugins, tmp_path, damage):
     """Issue 10: a corrupt splits/<id>.json gave a JSONDecodeError traceback in run."""
     [path] = runner.run(_request(tmp_path))
@@ -324,6 +325,7 @@ def test_a_folder_where_the_split_manifest_belongs_fails_before_training(more_pl
     assert Counting.trainings == 1
 
 
+@pytest.mark.slow
 def test_a_record_another_process_is_running_is_skipped(more_plugins, tmp_path):
     from zshbench.results import RecordLock
 
@@ -357,6 +359,7 @@ def test_an_interrupted_record_releases_its_lock(more_plugins, tmp_path):
     assert SEEN["class_names"]
 
 
+@pytest.mark.slow
 def test_the_encoder_a_method_reads_is_checked_and_recorded(more_plugins, tmp_path):
     request = _request(tmp_path, method="texts")
     request.encoder, request.encoder_options = "hashing", {"n_features": 32.0}

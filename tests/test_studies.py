@@ -45,6 +45,7 @@ def spec(reference: str) -> StudySpec:
     )
 
 
+@pytest.mark.slow
 def test_study_runs_every_row_and_prints_it_beside_the_paper(tmp_path, reference_package):
     study = spec(reference_package)
     template = RunRequest(
@@ -87,6 +88,7 @@ def test_paper_data_set_is_itself_or_its_prefix(reference_package):
     assert paper_dataset("cub-mini64", rows) is None
 
 
+@pytest.mark.slow
 def test_cli_lists_razh_studies_and_refuses_an_unknown_one(tmp_path):
     listed = run_zshbench("list", "studies", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr

@@ -118,6 +118,7 @@ def test_list_shows_the_plugin_and_its_distribution(plugin_site, tmp_path):
     assert "itq" in listed.stdout
 
 
+@pytest.mark.slow
 def test_run_a_third_party_method_through_the_cli(plugin_site, tmp_path):
     results = tmp_path / "results"
     done = _zshbench(

@@ -44,10 +44,10 @@ from plugins.features.class_semantics import class_semantic_vectors
 from plugins.linear.common.discrete_solvers import dcc, solve_two_sided
 from plugins.linear.common.kernel_hashing import (
     KernelHashingMethod,
+    hash_fit_ridge,
     one_hot,
     positive_float,
     positive_int,
-    ridge_for,
 )
 from plugins.linear.common.knn_graph import knn_laplacian
 from zshbench.hookspecs import hookimpl
@@ -116,12 +116,7 @@ class AH(KernelHashingMethod):
         rho = positive_float("ah", "rho", o["rho"], allow_zero=True)
         lam = positive_float("ah", "lam", o["lam"])
         nu = positive_float("ah", "nu", o["nu"])
-        n_train = len(phi)
-        eps = (
-            ridge_for(nu, n_train)
-            if o["epsilon"] is None
-            else positive_float("ah", "epsilon", o["epsilon"])
-        )
+        eps = hash_fit_ridge("ah", o["epsilon"], nu, len(phi))
         delta = positive_float("ah", "delta", o["delta"], allow_zero=True)
         iterations = positive_int("ah", "iterations", o["iterations"])
         neighbors = positive_int("ah", "neighbors", o["neighbors"])
@@ -134,6 +129,7 @@ class AH(KernelHashingMethod):
         b = np.where(rng.random((n, self.bits)) < 0.5, -1.0, 1.0)
         yc = y @ c
         u = p = None
+        self.objective_history_ = []
         for t in range(iterations):
             u = solve_two_sided(
                 b.T @ b, c.T @ c + rho * np.eye(c.shape[1]), (1 + rho) * b.T @ yc, lam
@@ -145,6 +141,9 @@ class AH(KernelHashingMethod):
                 callback(t, "p", b, u, p)
             mm = u @ c.T  # (r, classes)
             b = dcc(b, mm @ mm.T + rho * u @ u.T, y @ mm.T + rho * yc @ u.T + nu * (phi @ p))
+            self.objective_history_.append(
+                ah_objective(b, u, p, phi, y, c, laplacian, rho, lam, nu, eps, delta)
+            )
             if callback is not None:
                 callback(t, "b", b, u, p)
         self.semantic_, self.codes_, self.attribute_map_ = c, b, u

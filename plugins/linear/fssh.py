@@ -115,6 +115,7 @@ class FSSH(KernelHashingMethod):
         b = np.where(rng.standard_normal((n, r)) > 0, 1.0, -1.0)
         g = rng.standard_normal((y.shape[1], r))
         w = rng.standard_normal((m, r))
+        self.objective_history_ = []
         for t in range(iterations):
             b = signs(mu * (y @ g) + theta * (phi @ w), b)
             g = solve_two_sided(
@@ -126,6 +127,7 @@ class FSSH(KernelHashingMethod):
                 theta * phi.T @ b + r * a @ g,
                 self.eps_,
             )
+            self.objective_history_.append(fssh_objective(b, w, g, phi, y, mu, theta, self.eps_))
             if callback is not None:
                 callback(t, b, w, g)
         self.codes_, self.class_projection_ = b, g

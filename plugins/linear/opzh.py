@@ -69,6 +69,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
 
 
 def opzh_objective(h, q, p, phi, y, c, alpha, beta, nu, kappa) -> float:
+    """‖HHᵀ − rI‖² + α‖H − CQ‖² + β‖Q‖² + ν‖YH − φP‖² + νκ‖P‖², what OPZH's steps lower."""
     r = h.shape[1]
     return float(
         np.sum((h @ h.T - r * np.eye(len(h))) ** 2)
@@ -144,12 +145,16 @@ class OPZH(KernelHashingMethod):
         attribute_fit = np.linalg.solve(c.T @ c + (beta / alpha) * np.eye(c.shape[1]), c.T)
         image_fit = np.linalg.solve(phi.T @ phi + kappa * np.eye(m), phi.T)
         self.weights_ = dict(alpha=alpha, beta=beta, nu=nu, kappa=kappa)
+        self.objective_history_ = []
         for t in range(iterations):
             q = attribute_fit @ h
             p = image_fit @ (y @ h)
             if callback is not None:
                 callback(t, "qp", h, q, p)
             h = update_class_codes(h, alpha * (c @ q) + nu * (y.T @ (phi @ p)), sweeps)
+            self.objective_history_.append(
+                opzh_objective(h, q, p, phi, y, c, alpha, beta, nu, kappa)
+            )
             if callback is not None:
                 callback(t, "h", h, q, p)
         self.semantic_, self.class_codes_ = c, h

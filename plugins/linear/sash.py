@@ -98,6 +98,11 @@ class SASH(SCDH):
         self.eta_ = (n / c) ** 2 * k * k if eta is None else positive_float("sash", "eta", eta)
         return self.prior_
 
+    def objective(self, state, phi, y, weights) -> float:
+        """SCDH's objective plus η‖A − A₀‖², the term the A-step trades against."""
+        base = super().objective(state, phi, y, weights)
+        return base + sash_similarity_loss(state.a, self.prior_, self.eta_)
+
     def similarity_update(self, phi: np.ndarray, y: np.ndarray):
         k = float(self.bits)
         return lambda state: adaptive_similarity_step(state, y, self.prior_, k, self.eta_)

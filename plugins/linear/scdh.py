@@ -132,11 +132,13 @@ def constrained_discrete_hashing(
     rng: np.random.Generator,
     update_similarity: Callable[[ConstrainedState], np.ndarray] | None = None,
     callback: Callable[[int, str, ConstrainedState], None] | None = None,
-) -> ConstrainedState:
-    """Alternate the exact Z, B, P (, W, A) steps from random codes; return the final state.
+    objective: Callable[[ConstrainedState], float] | None = None,
+) -> tuple[ConstrainedState, list[float]]:
+    """Alternate the exact Z, B, P (, W, A) steps from random codes.
 
     ``update_similarity(state)`` (SASH) returns the new class similarity A after the other
-    steps of an iteration. ``callback(t, step, state)`` is called after every step.
+    steps of an iteration. ``callback(t, step, state)`` is called after every step. Returns the
+    final state and ``objective(state)`` after each iteration (empty without ``objective``).
     """
     n, m = phi.shape
     k = float(bits)
@@ -151,6 +153,7 @@ def constrained_discrete_hashing(
         )
         w = label_ridge @ b
     state = ConstrainedState(b=b, z=np.zeros_like(b), p=p, w=w, a=np.array(class_similarity, float))
+    history = []
     for t in range(iterations):
         m_z = k * similarity_times(y, state.a, state.b) + weights.alpha * state.b
         state.z = balanced_orthogonal(m_z, rng)
@@ -174,7 +177,9 @@ def constrained_discrete_hashing(
             state.a = update_similarity(state)
             if callback is not None:
                 callback(t, "a", state)
-    return state
+        if objective is not None:
+            history.append(objective(state))
+    return state, history
 
 
 def symmetric_class_similarity(num_classes: int, similar: float = 1.0, dissimilar: float = -1.0):
@@ -219,19 +224,27 @@ class SCDH(KernelHashingMethod):
     def learn(self, phi, data: TrainData, context: RunContext, rng, callback=None) -> None:
         name = type(self).__name__.lower()
         y = one_hot(data.labels, data.num_classes)
-        state = constrained_discrete_hashing(
+        weights = self.weights(len(phi), data.num_classes)
+        state, self.objective_history_ = constrained_discrete_hashing(
             phi,
             y,
             self.class_similarity(phi, data),
             self.bits,
-            self.weights(len(phi), data.num_classes),
+            weights,
             positive_int(name, "iterations", self.options["iterations"]),
             rng,
             update_similarity=self.similarity_update(phi, y),
             callback=callback,
+            objective=lambda state: self.objective(state, phi, y, weights),
         )
         self.state_ = state
         self.projection_ = state.p
+
+    def objective(
+        self, state: ConstrainedState, phi: np.ndarray, y: np.ndarray, weights: ConstrainedWeights
+    ) -> float:
+        """The quantity this method's steps lower (SASH adds its term on A)."""
+        return constrained_objective(state, phi, y, float(self.bits), weights)
 
     def similarity_update(self, phi: np.ndarray, y: np.ndarray):
         """SASH's A-step; None for SCDH and ASZH (fixed S)."""

@@ -123,17 +123,30 @@ class SDH(KernelHashingMethod):
         "dcc_sweeps": 5,
     }
 
-    def learn(self, phi, data: TrainData, context: RunContext, rng) -> None:
+    def learn(self, phi, data: TrainData, context: RunContext, rng, callback=None) -> None:
+        """Run the alternation; ``objective_history_`` holds :func:`sdh_objective` after each
+        iteration, and ``callback(t, B, W, P)`` (optional) sees each iteration's state."""
         o = self.options
         y = one_hot(data.labels, data.num_classes)
+        lam = positive_float("sdh", "lam", o["lam"])
+        nu = positive_float("sdh", "nu", o["nu"])
+        delta = positive_float("sdh", "delta", o["delta"])
+        self.objective_history_ = []
+
+        def record(t, b, w, p):
+            self.objective_history_.append(sdh_objective(b, w, p, phi, y, lam, nu, delta))
+            if callback is not None:
+                callback(t, b, w, p)
+
         b0 = np.where(rng.random((len(phi), self.bits)) < 0.5, -1.0, 1.0)
         self.codes_, self.weights_, self.projection_ = sdh_steps(
             phi,
             y,
             b0,
-            lam=positive_float("sdh", "lam", o["lam"]),
-            nu=positive_float("sdh", "nu", o["nu"]),
-            delta=positive_float("sdh", "delta", o["delta"]),
+            lam=lam,
+            nu=nu,
+            delta=delta,
             iterations=positive_int("sdh", "iterations", o["iterations"]),
             dcc_sweeps=positive_int("sdh", "dcc_sweeps", o["dcc_sweeps"]),
+            callback=record,
         )

@@ -50,9 +50,9 @@ from plugins.features.class_semantics import class_semantic_vectors
 from plugins.linear.common.discrete_solvers import dcc
 from plugins.linear.common.kernel_hashing import (
     KernelHashingMethod,
+    hash_fit_ridge,
     positive_float,
     positive_int,
-    ridge_for,
 )
 from zshbench.hookspecs import hookimpl
 from zshbench.method import RunContext, TrainData
@@ -112,12 +112,7 @@ class TSK(KernelHashingMethod):
         o = self.options
         lam = positive_float("tsk", "lam", o["lam"])
         nu = positive_float("tsk", "nu", o["nu"])
-        n_train = len(phi)
-        eps = (
-            ridge_for(nu, n_train)
-            if o["epsilon"] is None
-            else positive_float("tsk", "epsilon", o["epsilon"])
-        )
+        eps = hash_fit_ridge("tsk", o["epsilon"], nu, len(phi))
         iterations = positive_int("tsk", "iterations", o["iterations"])
         semantic = class_semantic_vectors(data, context, o["semantics"])
         ys = semantic[data.labels]  # (n, s)
@@ -127,6 +122,7 @@ class TSK(KernelHashingMethod):
         b = np.where(rng.standard_normal((n, self.bits)) > 0, 1.0, -1.0)
         r = np.linalg.qr(rng.random((s, s)))[0]
         ridge = np.linalg.inv(phi.T @ phi + (eps / nu) * np.eye(m)) @ phi.T
+        self.objective_history_ = []
         for t in range(iterations):
             p = ridge @ b
             if callback is not None:
@@ -138,6 +134,7 @@ class TSK(KernelHashingMethod):
             if callback is not None:
                 callback(t, "r", b, w, p, r)
             w = np.linalg.solve(b.T @ b + lam * np.eye(self.bits), b.T @ ys @ r)
+            self.objective_history_.append(tsk_objective(b, w, p, r, phi, ys, lam, nu, eps))
             if callback is not None:
                 callback(t, "w", b, w, p, r)
         self.semantic_ = semantic

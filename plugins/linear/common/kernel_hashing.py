@@ -81,7 +81,9 @@ class KernelHashingMethod(FeatureHashingMethod):
 
     Options (besides ``extractor`` / ``extractor_options``): ``anchors`` (m, default 1000),
     ``sigma`` (RBF width; null: 2σ² = mean squared distance to the anchors), ``iterations``
-    (outer alternations). A subclass implements :meth:`learn` and sets ``projection_`` (P).
+    (outer alternations). A subclass implements :meth:`learn` and sets ``projection_`` (P); one
+    whose alternation is a descent also records ``objective_history_``, its objective (written
+    from the paper's equation) after each outer iteration, so tests can hold the solver to it.
     """
 
     default_options: ClassVar[dict[str, Any]] = {
@@ -112,6 +114,13 @@ class KernelHashingMethod(FeatureHashingMethod):
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         return sign_codes(self.kernel_features(images, context) @ self.projection_)
 
+    def config(self) -> dict[str, Any]:
+        """The options, plus the method's objective after its last iteration once fitted (a
+        subclass whose alternation is a descent records ``objective_history_``, one value per
+        outer iteration), so a record shows where the solver stopped."""
+        history = getattr(self, "objective_history_", None)
+        return {**super().config(), **({"objective": history[-1]} if history else {})}
+
 
 def ridge_for(nu: float, n: int) -> float:
     """ε for a hash-function fit ν‖B − φP‖² + ε‖P‖² that keeps TSK's code's ratio per image.
@@ -121,6 +130,11 @@ def ridge_for(nu: float, n: int) -> float:
     cub-mini64's 1,140).
     """
     return nu * 0.1 * n
+
+
+def hash_fit_ridge(owner: str, epsilon: Any, nu: float, n: int) -> float:
+    """ε of the hash-function fit: the ``epsilon`` option, or :func:`ridge_for` when it is null."""
+    return ridge_for(nu, n) if epsilon is None else positive_float(owner, "epsilon", epsilon)
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
