@@ -148,5 +148,5 @@ def test_method_artifacts_are_listed_in_the_record(plugins, tmp_path):
 
 def test_no_artifacts_key_and_no_folder_when_a_method_writes_none(plugins, tmp_path):
     path = runner.run(_request(tmp_path, "quiet"))[0]
-    assert "artifacts" not in json.loads(path.read_text())
+    assert json.loads(path.read_text())["artifacts"] == []  # schema 2: listed, none
     assert not SEEN["context"].artifact_dir.exists()
