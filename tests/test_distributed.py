@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -72,7 +73,8 @@ def test_torchrun_two_processes_match_a_single_process_run(tmp_path):
     ddp_records = list(iter_records(tmp_path / "ddp"))
     single_records = list(iter_records(tmp_path / "single"))
     assert len(ddp_records) == 1 and len(single_records) == 1
-    ddp_record, single_record = ddp_records[0][1], single_records[0][1]
+    # the typed records as the JSON they are written as
+    ddp_record, single_record = (dataclasses.asdict(r[0][1]) for r in (ddp_records, single_records))
     assert ddp_record["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert single_record["distributed"] == {"world_size": 1, "backend": None}
     assert ddp_record["metrics"] == single_record["metrics"]  # ITQ is deterministic

@@ -6,6 +6,7 @@ once as a single process, with a tiny ViT, one epoch and the offline ``hashing``
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def test_razh_under_torchrun_writes_one_record_like_a_single_process(tmp_path):
     ddp_records = list(iter_records(tmp_path / "ddp"))
     single_records = list(iter_records(tmp_path / "single"))
     assert len(ddp_records) == 1 and len(single_records) == 1
-    ddp_record, single_record = ddp_records[0][1], single_records[0][1]
+    # the typed records as the JSON they are written as
+    ddp_record, single_record = (dataclasses.asdict(r[0][1]) for r in (ddp_records, single_records))
 
     assert ddp_record["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert single_record["distributed"] == {"world_size": 1, "backend": None}
