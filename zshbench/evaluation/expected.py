@@ -158,4 +158,3 @@ def expected_hits_at(counts: np.ndarray, hits: np.ndarray, grid: np.ndarray) -> 
         cut = cut_group(counts, hits, int(rank))
         out[:, column] = cut["before_hits"] + cut["kept"] * cut["hits"] / cut["size"]
     return out
-

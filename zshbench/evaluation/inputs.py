@@ -136,7 +136,6 @@ def prepare_labels(
     return query, database
 
 
-
 def default_n_grid(num_database: int) -> np.ndarray:
     """1, 5, 10, 20, 50, 100, 200, 500, ... below ``num_database``, then ``num_database``."""
     grid = [1]
@@ -166,4 +165,3 @@ def check_grid(n_grid: Any, num_database: int) -> np.ndarray:
             "Use smaller N.",
         )
     return grid
-

@@ -21,10 +21,10 @@ from .ranking import Ranker
 from .relevance import Relevance
 from .ties import average_precision, group_members, ranked_candidates, tie_permutation
 
-# Queries per yielded block (the expected policy's arithmetic runs once per block) and the
-# scratch elements of one distance computation (uint64 each, ~2 MB).
+# Queries per yielded block (the expected policy's arithmetic runs once per block), and the
+# (queries x database tile) elements of one distance call's scratch (uint64 each, ~1 MB).
 BLOCK_QUERIES = 512
-KERNEL_ELEMENTS = 1 << 18
+KERNEL_ELEMENTS = 1 << 17
 
 
 class _Query:
@@ -64,7 +64,7 @@ def _one_query(
         hits = np.bincount(row[relevant], minlength=bins)
     if ties == "expected":
         if grid is None:
-            candidates = np.flatnonzero(ranker.mask)
+            candidates = ranker.mask.nonzero()[0]
             near = row[candidates]
             counts = np.bincount(near, minlength=bins)
             hits = np.bincount(near[relevance.of(query.index, candidates)], minlength=bins)
@@ -93,7 +93,7 @@ def scan(
     relevance = Relevance(query_lab, db_lab)
     ranker = Ranker(num_database, bits, k)
     tables = Tables(num_database) if ties == "expected" else None
-    step = max(1, KERNEL_ELEMENTS // num_database)
+    step = max(1, KERNEL_ELEMENTS // min(num_database, kernel.tile))
     for start in range(0, num_query, BLOCK_QUERIES):
         stop = min(start + BLOCK_QUERIES, num_query)
         ap = np.zeros(stop - start)

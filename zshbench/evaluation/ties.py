@@ -25,7 +25,7 @@ def ranked_candidates(
     ``permutation`` None is the ``index`` policy, else the ``random`` policy's permutation.
     """
     if permutation is None:
-        candidates = np.flatnonzero(mask)
+        candidates = mask.nonzero()[0]
     else:
         candidates = permutation[mask[permutation]]
     order = np.argsort(row[candidates], kind="stable")[:topk]

@@ -39,7 +39,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-
 def _relevance_block(query: torch.Tensor, database: torch.Tensor, multi_hot: bool) -> torch.Tensor:
     """(c, N) bool: does each query share a label with each database item."""
     if multi_hot:
@@ -73,7 +72,6 @@ def _distance_block(query_scaled: torch.Tensor, db_t: torch.Tensor, bits: int) -
 
 def _chunk_rows(num_database: int) -> int:
     return max(1, CHUNK_ELEMENTS // max(num_database, 1))
-
 
 
 def _histograms(
