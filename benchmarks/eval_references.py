@@ -30,7 +30,9 @@ def _relevant(query_labels: np.ndarray, db_labels: np.ndarray, i: int, items=Non
 def _ap_rows(relevant: np.ndarray) -> np.ndarray:
     """AP of each row of a ranked relevance matrix (Q, K); 0 for rows with no hit."""
     if len(relevant) > 256:  # a few rows at a time: the cumulative sums are 8 bytes a cell
-        return np.concatenate([_ap_rows(relevant[s : s + 256]) for s in range(0, len(relevant), 256)])
+        return np.concatenate(
+            [_ap_rows(relevant[s : s + 256]) for s in range(0, len(relevant), 256)]
+        )
     hits = np.cumsum(relevant, axis=1)
     ranks = np.arange(1, relevant.shape[1] + 1)
     found = hits[:, -1]

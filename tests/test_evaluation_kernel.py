@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from zshbench.errors import ZshbenchError
 from zshbench.evaluation import TIE_POLICIES, average_precision_per_query, evaluate
 from zshbench.evaluation.curves import collect
 from zshbench.evaluation.inputs import check_grid, prepare_codes, prepare_labels, resolve_topk
@@ -131,6 +132,33 @@ def test_numpy_path_equals_the_torch_path(ties, multi_hot):
                 (a is None and b is None) or abs(a - b) <= 1e-12
                 for a, b in zip(values, other, strict=True)
             ), (name, key)
+
+
+@pytest.mark.parametrize("table", [False, True])
+def test_distances_match_brute_force(monkeypatch, table):
+    # ``table``: the byte-table popcount NumPy < 2.0 uses instead of np.bitwise_count.
+    from zshbench.evaluation import hamming, hamming_distances
+
+    monkeypatch.setattr(hamming, "_HAS_BITWISE_COUNT", not table and hamming._HAS_BITWISE_COUNT)
+    monkeypatch.setattr(hamming.DistanceKernel, "tile", 7)  # tiles that do not divide N
+    rng = np.random.default_rng(11)
+    for bits in (1, 8, 63, 64, 65, 300):
+        q, _, db, _ = case(rng, 4, 30, bits, 2, False)
+        want = (q[:, None, :] != db[None, :, :]).sum(2)
+        assert np.array_equal(hamming_distances(q, db), want), bits
+
+
+@pytest.mark.parametrize("ties", TIE_POLICIES)
+def test_threads_give_the_same_numbers(monkeypatch, ties):
+    import zshbench.evaluation.scan as numpy_scan
+
+    monkeypatch.setattr(numpy_scan, "BLOCK_QUERIES", 4)  # 23 queries: six blocks, three threads
+    rng = np.random.default_rng(12)
+    q, ql, db, dbl = case(rng, 23, 300, 16, 3, False)
+    one = evaluate(q, ql, db, dbl, topk=50, ties=ties, seed=2)
+    assert evaluate(q, ql, db, dbl, topk=50, ties=ties, seed=2, threads=3) == one
+    with pytest.raises(ZshbenchError, match="threads"):
+        evaluate(q, ql, db, dbl, threads=0)
 
 
 def test_curves_are_only_computed_when_asked():

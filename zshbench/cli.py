@@ -331,7 +331,8 @@ def schema(what) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--curves/--no-curves", default=False, help="Also compute PR, P@N, R@N (--json).")
-def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Threads.")
+def eval_codes(codes_file, topk, ties, seed, device, as_json, curves, threads) -> None:
     """Evaluate codes made anywhere (an .npz with query_codes, query_labels, db_codes,
     db_labels)."""
     from .evaluation.io import load_codes_file
@@ -352,6 +353,7 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
         seed=seed,
         device=device,
         curves=curves,
+        threads=threads,
     )
     if as_json:
         click.echo(json.dumps(result))

@@ -74,12 +74,13 @@ class DistanceKernel:
         return out
 
 
+_HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")
 _BYTE_COUNTS = np.array([bin(value).count("1") for value in range(256)], dtype=np.uint8)
 
 
 def _popcount(words: np.ndarray, out: np.ndarray) -> None:
     """Set bits per uint64 into ``out``: ``np.bitwise_count`` (NumPy >= 2), else a byte table."""
-    if hasattr(np, "bitwise_count"):
+    if _HAS_BITWISE_COUNT:
         np.bitwise_count(words, out=out, casting="unsafe")
         return
     per_byte = _BYTE_COUNTS[words.view(np.uint8)].reshape(*words.shape, 8)

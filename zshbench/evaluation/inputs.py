@@ -165,3 +165,9 @@ def check_grid(n_grid: Any, num_database: int) -> np.ndarray:
             "Use smaller N.",
         )
     return grid
+
+
+def check_threads(threads: int) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ZshbenchError(f"threads must be a positive integer, got {threads!r}", "Use e.g. 1.")
+    return int(threads)

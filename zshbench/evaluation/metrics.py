@@ -42,6 +42,7 @@ from .inputs import (
     TIE_POLICIES,
     check_grid,
     check_seed,
+    check_threads,
     check_ties,
     default_n_grid,
     prepare_codes,
@@ -84,9 +85,10 @@ def _scan(
     device: Any,
     curves: bool = False,
     n_grid: Any = None,
+    threads: int = 1,
 ) -> tuple[Iterator[Block], dict[str, Any]]:
     """Validate every input up front, then the per-block results of the right path."""
-    ties, seed = check_ties(ties), check_seed(seed)
+    ties, seed, threads = check_ties(ties), check_seed(seed), check_threads(threads)
     dev = _torch_device(device)
     query, database, bits = prepare_codes(query_codes, db_codes)
     query_lab, db_lab = prepare_labels(query_labels, db_labels, len(query), len(database))
@@ -96,7 +98,7 @@ def _scan(
     if dev is None:
         from .scan import scan
 
-        return scan(query, database, query_lab, db_lab, k, ties, seed, grid), info
+        return scan(query, database, query_lab, db_lab, k, ties, seed, grid, threads), info
     from .torch_path import scan as torch_scan
 
     return torch_scan(query, database, query_lab, db_lab, k, ties, seed, grid, dev), info
@@ -150,13 +152,17 @@ def average_precision_per_query(
     ties: str = DEFAULT_TIES,
     seed: int = 0,
     device: Any = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """AP@``topk`` of every query (float64, shape (Q,)), the numbers mAP averages.
 
     Useful for per-query analysis and significance tests between methods. See the module
-    docstring for the AP convention and the tie policies.
+    docstring for the AP convention and the tie policies. ``threads`` > 1 scores blocks of
+    queries in that many threads on the CPU (same numbers).
     """
-    blocks, info = _scan(query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device)
+    blocks, info = _scan(
+        query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device, threads=threads
+    )
     return collect(blocks, info["bits"], None)[0]
 
 
@@ -169,6 +175,7 @@ def mean_average_precision(
     ties: str = DEFAULT_TIES,
     seed: int = 0,
     device: Any = None,
+    threads: int = 1,
 ) -> float:
     """mAP@``topk`` over all queries, zero-hit queries included as 0 (SPEC section 2).
 
@@ -177,7 +184,7 @@ def mean_average_precision(
     """
     return float(
         average_precision_per_query(
-            query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device
+            query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device, threads
         ).mean()
     )
 
@@ -211,6 +218,7 @@ def evaluate(
     device: Any = None,
     n_grid: Any = None,
     curves: bool = True,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """All retrieval numbers of one (query, database) pair as a JSON-serialisable dict.
 
@@ -231,8 +239,9 @@ def evaluate(
     inside each query's K-th radius are touched.
     """
     blocks, info = _scan(
-        query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device, curves, n_grid
-    )
+        query_codes, query_labels, db_codes, db_labels, topk, ties, seed, device, curves, n_grid,
+        threads,
+    )  # fmt: skip
     aps, curve_values = collect(blocks, info["bits"], info["grid"])
     all_ranks = topk is None or (not isinstance(topk, bool) and topk == -1)
     return {
