@@ -184,11 +184,12 @@ def speed_rows(sizes: dict, threads: int, args, agree: dict) -> list[list[str]]:
                     agree[key] = agreement(case, topk, min(queries, args.check_queries))
                 index = measure(
                     average_precision_per_query, *case, topk=topk, ties="index",
-                    repeat=args.repeat,
+                    threads=threads, repeat=args.repeat,
                 )  # fmt: skip
                 expected = measure(
-                    average_precision_per_query, *case, topk=topk, repeat=args.repeat
-                )
+                    average_precision_per_query, *case, topk=topk, threads=threads,
+                    repeat=args.repeat,
+                )  # fmt: skip
                 fai = (
                     measure(faiss_ap, *case, topk, faiss, repeat=args.repeat)
                     if faiss is not None and bits % 8 == 0
