@@ -68,9 +68,9 @@ def _torch_device(device: Any) -> Any:
     """None / 'cpu' -> None (the numpy path); anything else -> a checked torch device."""
     if device is None or (isinstance(device, str) and device == "cpu"):
         return None
-    from . import torch_path  # only a GPU (or an explicit torch device) pays for torch
+    from .torch_path import resolve_device  # only a GPU (or a torch device) pays for torch
 
-    resolved = torch_path.resolve_device(device)
+    resolved = resolve_device(device)
     return None if resolved.type == "cpu" else resolved
 
 
