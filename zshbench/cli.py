@@ -323,16 +323,25 @@ def schema(what) -> None:
 @topk_option
 @ties_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the 'random' tie policy.")
-@click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu (numpy, no torch), cuda, or auto (cuda when torch sees a GPU).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--curves/--no-curves", default=False, help="Include PR, P@N, R@N in --json.")
-def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
+@click.option("--curves/--no-curves", default=False, help="Also compute PR, P@N, R@N (--json).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Threads.")
+def eval_codes(codes_file, topk, ties, seed, device, as_json, curves, threads) -> None:
     """Evaluate codes made anywhere (an .npz with query_codes, query_labels, db_codes,
     db_labels)."""
     from .evaluation.io import load_codes_file
     from .evaluation.metrics import evaluate
-    from .runner import resolve_device
 
+    if device != "cpu":  # only a GPU run pays for torch (and the runner's imports)
+        from .runner import resolve_device
+
+        device = resolve_device(device)
     query_codes, query_labels, db_codes, db_labels = load_codes_file(codes_file)
     result = evaluate(
         query_codes,
@@ -342,11 +351,10 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
         topk=_topk(topk),
         ties=ties,
         seed=seed,
-        device=resolve_device(device),
+        device=device,
+        curves=curves,
+        threads=threads,
     )
-    if not curves:
-        for key in ("pr_curve", "p_at_n", "r_at_n"):
-            result.pop(key, None)
     if as_json:
         click.echo(json.dumps(result))
         return
