@@ -26,6 +26,7 @@ from rich.progress import (
 )
 
 from .method import Progress
+from .safetext import plain_lines, printable
 
 
 class RichProgress(Progress):
@@ -38,7 +39,7 @@ class RichProgress(Progress):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.bar = RichBar(
-            TextColumn("[progress.description]{task.description}"),
+            TextColumn("{task.description}", markup=False),  # descriptions hold run names
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -61,6 +62,7 @@ class RichProgress(Progress):
         if not self._started:
             self.bar.start()
             self._started = True
+        description = printable(description)
         task_id = self.bar.add_task(description, total=total)
         self._open.append((task_id, description))
         try:
@@ -72,10 +74,10 @@ class RichProgress(Progress):
     def status(self, message: str) -> None:
         if self._open:
             task_id, description = self._open[-1]
-            self.bar.update(task_id, description=f"{description} · {message}")
+            self.bar.update(task_id, description=f"{description} · {printable(message)}")
 
     def log(self, message: str) -> None:
-        self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+        self.console.print(plain_lines(message), highlight=False, soft_wrap=True)
 
 
 class LoggedProgress(Progress):

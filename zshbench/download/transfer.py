@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import DatasetError, ZshbenchError
+from ..safetext import plain_lines, printable
 from .tables import RemoteFile
 
 CHUNK = 1 << 20
@@ -55,7 +56,7 @@ class Reporter:
 
     def log(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+            self.console.print(plain_lines(message), highlight=False, soft_wrap=True)
 
     @contextlib.contextmanager
     def transfer(self, description: str, total: int | None, done: int) -> Iterator[Any]:
@@ -73,7 +74,7 @@ class Reporter:
         )
 
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -83,7 +84,7 @@ class Reporter:
         with Progress(
             *columns, console=console, transient=True, disable=not console.is_terminal
         ) as bar:
-            task = bar.add_task(description, total=total, completed=done)
+            task = bar.add_task(printable(description), total=total, completed=done)
             yield lambda **changes: bar.update(task, **changes)
 
     @contextlib.contextmanager
@@ -99,7 +100,7 @@ class Reporter:
         with Progress(
             *columns, console=console, transient=True, disable=not console.is_terminal
         ) as bar:
-            task = bar.add_task(description, total=total)
+            task = bar.add_task(printable(description), total=total)
             yield lambda n: bar.advance(task, n)
 
 
