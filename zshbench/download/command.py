@@ -301,6 +301,22 @@ def _unpack_into(staging: Path, item: Fetched, root: Path, reporter: Reporter) -
             raise
 
 
+def _refuse_reserved_entries(name: str, spec: DownloadSpec, entries: list[str]) -> None:
+    """An archive may not put into the root a name the downloader itself writes there (a
+    published file, its ``.part`` or ``.mismatch``): a planted ``.part`` would be resumed."""
+    reserved = {
+        f"{file.filename}{suffix}" for file in spec.files for suffix in ("", ".part", ".mismatch")
+    }
+    clash = sorted(reserved.intersection(entries))
+    if clash:
+        raise DatasetError(
+            f"{name}: an archive holds {clash[0]!r} at its top level, a name zshbench download "
+            "writes in the root itself",
+            "Nothing was moved into the root; the archive is not the published one (check the "
+            "[download] table's url and checksum)",
+        )
+
+
 def _install(
     name: str,
     spec: DownloadSpec,
@@ -317,6 +333,7 @@ def _install(
             if item.file.unpack != "none":
                 _unpack_into(staging, item, root, reporter)
         entries = sorted(os.listdir(staging))
+        _refuse_reserved_entries(name, spec, entries)
         for path in spec.check:
             top = PurePosixPath(path).parts[0]
             base = staging if top in entries else root

@@ -28,6 +28,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import DatasetError, ZshbenchError
+from ..safe_open import open_binary, refuse_link
 from ..safetext import plain_lines, printable
 from .tables import RemoteFile
 
@@ -136,6 +137,7 @@ class _Partial:
     def sync(self) -> None:
         """Re-hash from disk when the file is not what the hashes describe (a new call, or a
         write that failed half-way)."""
+        refuse_link(self.path)  # a planted link: never read, truncated or appended through
         on_disk = self.path.stat().st_size if self.path.exists() else 0
         if on_disk == self.size:
             return
@@ -147,7 +149,7 @@ class _Partial:
                     self.update(chunk)
 
     def restart(self) -> None:
-        self.path.write_bytes(b"")
+        open_binary(self.path, "wb").close()
         self.hashes = {name: hashlib.new(name) for name in self.algorithms}
         self.size = 0
 
@@ -336,7 +338,7 @@ class Fetcher:
         """Chunks from ``response`` onto the .part, hashed as they arrive, with a progress bar."""
         with (
             self.reporter.transfer(file.filename, total, part.size) as update,
-            open(part.path, "ab") as out,
+            open_binary(part.path, "ab") as out,
         ):
             while True:
                 try:
