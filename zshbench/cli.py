@@ -418,7 +418,23 @@ def split(dataset, split, protocol, data_root, data_options, out) -> None:
     type=click.IntRange(0, 100),
     help="Resume a dropped connection this many times before giving up.",
 )
-def download_command(dataset, root, allow_unverified, keep_archives, retries) -> None:
+@click.option(
+    "--stall-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds without a single byte before a connection counts as dropped.",
+)
+@click.option(
+    "--deadline",
+    default=6 * 3600.0,
+    show_default=True,
+    type=click.FloatRange(1, 30 * 86400),
+    help="Seconds one file may take in all, retries included (then it stops; rerun resumes).",
+)
+def download_command(
+    dataset, root, allow_unverified, keep_archives, retries, stall_timeout, deadline
+) -> None:
     """Download DATASET's published files, check their checksums, unpack them.
 
     DATASET is a registered data set, a .toml data-set file with a [download] table, or a
@@ -438,6 +454,8 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
         allow_unverified=allow_unverified,
         keep_archives=keep_archives,
         retries=retries,
+        timeout=stall_timeout,
+        deadline=deadline,
     )
     click.echo(printable(result.message, keep_newlines=True))
     if result.status == "embedded":
