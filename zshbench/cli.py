@@ -16,6 +16,7 @@ import click
 
 from . import __version__
 from .errors import ZshbenchError, os_error_line
+from .safetext import plain, printable
 
 KINDS = ("methods", "datasets", "loaders", "encoders", "extractors", "studies")
 TIE_POLICIES = ("expected", "random", "index")
@@ -306,7 +307,7 @@ def plot(results_dir, out_dir, datasets) -> None:
 
     paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
     for path in paths:
-        click.echo(str(path))
+        click.echo(printable(path))
 
 
 @cli.command()
@@ -397,7 +398,7 @@ def split(dataset, split, protocol, data_root, data_options, out) -> None:
     for key, value in summary.items():
         if isinstance(value, list):
             value = ", ".join(value)
-        click.echo(f"{key:>20}: {value}")
+        click.echo(f"{key:>20}: {printable(value)}")  # class names are data
     if out:
         atomic_write_text(out, manifest.to_json())
         click.echo(f"wrote {out}")
@@ -425,7 +426,23 @@ def split(dataset, split, protocol, data_root, data_options, out) -> None:
     type=click.IntRange(0, 100),
     help="Resume a dropped connection this many times before giving up.",
 )
-def download_command(dataset, root, allow_unverified, keep_archives, retries) -> None:
+@click.option(
+    "--stall-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds without a single byte before a connection counts as dropped.",
+)
+@click.option(
+    "--deadline",
+    default=6 * 3600.0,
+    show_default=True,
+    type=click.FloatRange(1, 30 * 86400),
+    help="Seconds one file may take in all, retries included (then it stops; rerun resumes).",
+)
+def download_command(
+    dataset, root, allow_unverified, keep_archives, retries, stall_timeout, deadline
+) -> None:
     """Download DATASET's published files, check their checksums, unpack them.
 
     DATASET is a registered data set, a .toml data-set file with a [download] table, or a
@@ -445,17 +462,19 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
         allow_unverified=allow_unverified,
         keep_archives=keep_archives,
         retries=retries,
+        timeout=stall_timeout,
+        deadline=deadline,
     )
-    click.echo(result.message)
+    click.echo(printable(result.message, keep_newlines=True))
     if result.status == "embedded":
         return
     if isinstance(target, DownloadResource):
         for path in target.download.check:
-            click.echo(f"  {result.root / path}")
+            click.echo(f"  {printable(result.root / path)}")
         return
     found_by_default = download_root(target) == result.root
     root_flag = "" if found_by_default else f" --data-root {result.root}"
-    click.echo(f"Next: zshbench run --method <method> --dataset {dataset}{root_flag}")
+    click.echo(printable(f"Next: zshbench run --method <method> --dataset {dataset}{root_flag}"))
 
 
 def _list_downloads() -> None:
@@ -474,7 +493,8 @@ def _list_downloads() -> None:
         sums = sorted({name for f in spec.files for name in f.checksums}) or ["none known"]
         size = f"{spec.size / 1e9:.2f} GB" if spec.size else "unknown"
         files = ", ".join(f.filename for f in spec.files)
-        table.add_row(target.name, files, size, ", ".join(sums), str(download_root(target)))
+        row = (target.name, files, size, ", ".join(sums), download_root(target))
+        table.add_row(*map(plain, row))
     Console().print(table)
 
 
@@ -500,12 +520,13 @@ def list_plugins(kind) -> None:
             summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
             if methods:
                 family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
-                table.add_row(entry, family, summary, getattr(spec, "citation", ""), source)
+                row = (entry, family, summary, getattr(spec, "citation", ""), source)
             else:
-                table.add_row(entry, summary, source)
+                row = (entry, summary, source)
+            table.add_row(*map(plain, row))  # registry entries may come from data files
         console.print(table)
     for line in plugins.warnings():
-        console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+        console.print(plain(f"warning: {line}"), style="yellow", highlight=False)
 
 
 @cli.command()
@@ -522,7 +543,7 @@ def info(name) -> None:
 
     plugins = load_plugins()
     for line in plugins.warnings():
-        click.echo(f"zshbench: warning: {line}", err=True)
+        click.echo(f"zshbench: warning: {printable(line)}", err=True)
     found = False
     if name in plugins.methods:
         spec = plugins.methods.get(name)
@@ -596,7 +617,7 @@ def _echo_options(defaults: dict[str, Any]) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line each, like errors (no source line, no file position)."""
-    click.echo(f"zshbench: warning: {message}", err=True)
+    click.echo(f"zshbench: warning: {printable(message)}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -614,10 +635,10 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         sys.exit(error.exit_code)
     except ZshbenchError as error:
-        click.echo(f"zshbench: error: {error.one_line()}", err=True)
+        click.echo(f"zshbench: error: {printable(error.one_line())}", err=True)
         sys.exit(2)
     except OSError as error:  # disk full, permission denied, a file where a folder should be
-        click.echo(f"zshbench: error: {os_error_line(error)}", err=True)
+        click.echo(f"zshbench: error: {printable(os_error_line(error))}", err=True)
         sys.exit(2)
 
 

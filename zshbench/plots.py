@@ -19,6 +19,7 @@ import numpy as np
 from .errors import ZshbenchError
 from .report import records_frame, summarise
 from .results import atomic_write_bytes, iter_records
+from .safetext import printable
 
 
 def _pyplot():
@@ -82,8 +83,24 @@ def _save(fig, path: Path, dpi: int) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _label(text: object) -> str:
+    """Record text as a plot label shown as it is: control characters escaped, and a leading
+    ``_`` (which matplotlib's legend would hide) kept visible. Mathtext is off for every plot
+    (see :func:`plot_all`), so a ``$`` in a name is a dollar sign."""
+    shown = printable(text)
+    return f" {shown}" if shown.startswith("_") else shown
+
+
 def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = None) -> list[Path]:
-    """Write every plot; returns the PNG paths."""
+    """Write every plot; returns the PNG paths. Record text in titles and legends is plain
+    text: ``$`` never starts mathtext, so no name can break a plot."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _plot_all(results_dir, out_dir, datasets)
+
+
+def _plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None) -> list[Path]:
     plt = _pyplot()
     datasets = list(datasets) if datasets else None
     frame = records_frame(results_dir)
@@ -107,12 +124,12 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
                 yerr=100 * rows["std"],
                 marker="o",
                 capsize=3,
-                label=method,
+                label=_label(method),
             )
         ax.set(
             xlabel="code length (bits)",
             ylabel=f"{metric} (%)",
-            title=f"{dataset} ({split}), ties: {ties}",
+            title=_label(f"{dataset} ({split}), ties: {ties}"),
         )
         ax.set_xticks(sorted(group["bits"].unique()))
         ax.grid(alpha=0.3)
@@ -133,16 +150,16 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
                     x = curves[name][0][0]
                     y = np.mean([values for _, values in curves[name]], axis=0)
                     if name == "pr_curve":
-                        ax.plot(y[1], y[0], marker=".", label=run)
+                        ax.plot(y[1], y[0], marker=".", label=_label(run))
                     else:
-                        ax.plot(x, y[0], marker=".", label=run)
+                        ax.plot(x, y[0], marker=".", label=_label(run))
             axes[0].set(xlabel="recall", ylabel="precision", title="PR (Hamming radius)")
             axes[1].set(xlabel="N", ylabel="precision", title="P@N", xscale="log")
             axes[2].set(xlabel="N", ylabel="recall", title="R@N", xscale="log")
             for ax in axes:
                 ax.grid(alpha=0.3)
             axes[0].legend(fontsize=8)
-            fig.suptitle(f"{dataset} ({split}), {bits} bits, ties: {ties}")
+            fig.suptitle(_label(f"{dataset} ({split}), {bits} bits, ties: {ties}"))
             fig.tight_layout()
             path = out_dir / _file_name(dataset, split, ties, f"{bits}bits_curves")
             _save(fig, path, 110)

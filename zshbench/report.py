@@ -17,8 +17,10 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
+from .markup_escape import latex_text, markdown_text
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
+from .safetext import plain, printable
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
@@ -91,7 +93,7 @@ def _cell(
     if bold and markup == "markdown":
         return f"**{text}**"
     if bold and markup == "terminal":
-        return f"[bold]{text}[/bold]"
+        return plain(text, style="bold")
     if bold and markup == "latex":
         return f"\\textbf{{{text}}}"
     return text
@@ -211,24 +213,31 @@ def render(
                 + (f" for data set(s) {', '.join(datasets)}" if datasets else ""),
                 "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
             )
+        text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
+        summary[text_columns] = summary[text_columns].map(printable)
         buffer = io.StringIO()
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()
     out = []
     for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
-        cells = [
-            row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
-        ] + paper_rows
         if fmt == "terminal":
-            out.append(_export(rich_table(title, header, cells, len(rows))))
-        elif fmt == "markdown":
+            cells = [row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows]
+            out.append(_export(rich_table(title, header, cells + paper_rows, len(rows))))
+            continue
+        text = markdown_text if fmt == "markdown" else latex_text  # names are data: escaped
+        cells = [
+            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]]
+            for row in rows
+        ] + [[text(cell) for cell in row] for row in paper_rows]
+        header = [text(name) for name in header]
+        if fmt == "markdown":
             out.append(
-                f"### {title}\n\n"
+                f"### {text(title)}\n\n"
                 + tabulate(cells, header, tablefmt="github", disable_numparse=True)
             )
         else:
             latex = tabulate(cells, header, tablefmt="latex_raw", disable_numparse=True)
-            out.append(f"% {title}\n" + latex)
+            out.append(f"% {text(title)}\n" + latex)
     return "\n\n".join(out) + "\n"
 
 
@@ -244,16 +253,25 @@ def terminal_tables(
 
 
 def rich_table(title: str, header: list[str], cells: list[list[str]], measured: int):
-    """A rich Table; rows after the first ``measured`` are the paper's (dimmed)."""
+    """A rich Table; rows after the first ``measured`` are the paper's (dimmed).
+
+    Every string is shown as plain text (:func:`zshbench.safetext.plain`): names from records
+    are never read as rich markup, and their control characters are shown escaped.
+    """
     from rich.table import Table
 
     dataset, _, details = title.partition(" · ")
-    table = Table(title=dataset, caption=details, title_justify="left", caption_justify="left")
+    table = Table(
+        title=plain(dataset),
+        caption=plain(details),
+        title_justify="left",
+        caption_justify="left",
+    )
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(plain(name), justify="left" if i == 0 else "right")
     for i, row in enumerate(cells):
         table.add_row(
-            *row,
+            *[plain(cell) if isinstance(cell, str) else cell for cell in row],
             end_section=(i == measured - 1 and len(cells) > measured),
             style="dim" if i >= measured else None,
         )

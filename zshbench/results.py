@@ -35,7 +35,7 @@ import secrets
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from .record import (
     record_from_json,
 )
 from .registry import MAX_NAME_LENGTH, NAME_RULE
+from .safe_open import open_fd
 
 try:  # per-record locks need POSIX advisory locks; elsewhere runs go unlocked
     import fcntl
@@ -68,7 +69,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, before_replace: Callable[[], None] | None = None
+) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one.
 
     The temporary file (``.<name>.<random>.tmp`` beside ``path``) is created with mode 0666
@@ -90,6 +93,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
@@ -178,14 +183,20 @@ def split_manifest_path(results_dir: Path, dataset: str, split_id: str) -> Path:
     )
 
 
-def write_record(path: Path, record: Record) -> None:
-    """Write ``record`` at ``path`` atomically, after checking it reads back as it was."""
+def write_record(
+    path: Path, record: Record, before_replace: Callable[[], None] | None = None
+) -> None:
+    """Write ``record`` at ``path`` atomically, after checking it reads back as it was.
+
+    ``before_replace`` runs once the new record is whole on disk, right before it replaces the
+    old one (the run engine moves the record's log into place there, so the two change as a
+    pair: an attempt that stops earlier leaves the old record and its old log)."""
     text = record.to_json()
     try:
         record_from_json(json.loads(text))
     except RecordProblem as problem:
         raise ZshbenchError(f"the record for {path} is not valid: {problem}") from None
-    atomic_write_text(path, text)
+    atomic_write_bytes(path, text.encode("utf-8"), before_replace)
 
 
 def check_writable(results_dir: Path) -> None:
@@ -261,7 +272,7 @@ class RecordLock:
         while True:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                handle = open_fd(self.path, os.O_RDWR | os.O_CREAT)  # never through a link
             except FileNotFoundError:  # the folder was just removed by another holder
                 continue
             except OSError as error:

@@ -509,6 +509,7 @@ class _Cell:
     bits: int
     seed: int
     path: Path
+    log: Any = None  # rank 0's LoggedProgress: committed with the record, never before
 
     @property
     def label(self) -> str:
@@ -516,8 +517,27 @@ class _Cell:
 
 
 def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
-    """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed)."""
-    cell = _Cell(bits, seed, path)
+    """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed).
+
+    Rank 0's log is staged and renamed into place just before the record is: an attempt that
+    fails or is interrupted leaves an existing record and its log as they were."""
+    from .progress import LoggedProgress
+
+    log = (
+        LoggedProgress(setup.progress, path.with_suffix(".log"), held=True)
+        if setup.world.is_main
+        else None
+    )
+    try:
+        _run_cell(setup, _Cell(bits, seed, path, log))
+    finally:
+        if log is not None and (kept := log.settle(kept_record=path.is_file())) is not None:
+            if kept != log.path:
+                setup.progress.log(f"the unfinished attempt's log is kept in {kept}")
+
+
+def _run_cell(setup: _Run, cell: _Cell) -> None:
+    bits, seed, path = cell.bits, cell.seed, cell.path
     seed_everything(seed)
     started = time.perf_counter()
     method, context = _train(setup, cell)
@@ -527,7 +547,7 @@ def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
         barrier(setup.world)  # while rank 0 encodes, evaluates and writes the record
         return
     record = _measure(setup, cell, method, context, (started, fitted))
-    write_record(path, record)
+    write_record(path, record, before_replace=cell.log.commit if cell.log else None)
     setup.progress.log(
         f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
         f"  ({record.timings.fit_s:.1f} s training)"
@@ -541,15 +561,9 @@ def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
     Everything logged while rank 0 trains, live figures included, also goes to the record's
     log file (``bits<B>-seed<S>.log``).
     """
-    from .progress import LoggedProgress
-
     request, world, split = setup.request, setup.world, setup.views.split
     bits, seed, path = cell.bits, cell.seed, cell.path
-    record_progress = (
-        LoggedProgress(setup.progress, path.with_suffix(".log"))
-        if world.is_main
-        else setup.progress
-    )
+    record_progress = cell.log or setup.progress
     context = RunContext(
         device=setup.device,
         seed=seed,
@@ -567,8 +581,8 @@ def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
         with setup.progress.task(f"train {setup.run_name} {cell.label}"):
             method.fit(setup.views.train_data(request.topk), context)
     finally:
-        if isinstance(record_progress, LoggedProgress):
-            record_progress.close()
+        if cell.log is not None:
+            cell.log.close()  # held: committed with the record
     return method, context
 
 
@@ -627,6 +641,7 @@ def _record(
     """The record of one (bits, seed): everything about it that could change a number."""
     request, split = setup.request, setup.views.split
     log = cell.path.with_suffix(".log")
+    written = cell.log is not None and cell.log.written  # this attempt's log, not an old one
     return Record(
         method=request.method,
         run_name=setup.run_name,
@@ -649,7 +664,7 @@ def _record(
         distributed=Distributed(**setup.world.summary()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         artifacts=artifacts,
-        log_file=log.name if log.is_file() else None,
+        log_file=log.name if written else None,
         codes_file=codes_file,
     )
 
