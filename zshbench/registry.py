@@ -127,7 +127,8 @@ class DatasetSpec:
     list of unseen class names (``"standard"`` for the split the data set ships).
     ``paper_family`` names the published data set whose tuned settings (e.g. a paper's loss
     weights) methods use for this one; left empty, methods may still infer it from ``name``
-    and must say so. ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
+    and must say so. ``download`` is its ``[download]`` table (a
+    :class:`zshbench.download.DownloadSpec`), or None.
     """
 
     name: str
