@@ -253,7 +253,7 @@ def study(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "latex", "csv"]),
+    type=click.Choice(["terminal", "markdown", "latex", "csv", "html"]),
     default="terminal",
     show_default=True,
 )
@@ -280,7 +280,12 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
         for table in terminal_tables(results_dir, paper, datasets or None):
             console.print(table)
         return
-    text = render(results_dir, fmt, paper, datasets or None)
+    if fmt == "html":  # one self-contained page (zshbench/html_report.py)
+        from .html_report import render_html
+
+        text = render_html(results_dir, paper, datasets or None)
+    else:
+        text = render(results_dir, fmt, paper, datasets or None)
     if output:
         from .results import atomic_write_text
 
