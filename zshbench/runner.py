@@ -84,7 +84,7 @@ class RunRequest:
 def parse_bits(text: str) -> list[int]:
     """``"24,48,64,128"`` → [24, 48, 64, 128], with a clear error for anything else."""
     try:
-        bits = [int(part) for part in text.split(",") if part.strip()]
+        bits = [int(part) for part in text.split(",")]  # an empty part (24,,48) is refused
     except ValueError:
         raise ZshbenchError(
             f"bad bit list {text!r}", "Give code lengths as positive integers, e.g. 24,48,64,128."
@@ -253,9 +253,11 @@ def expand_methods(text: str, plugins: Any) -> list[str]:
     registered as designed for zero-shot hashing, ``all``) → method names, in the given order
     (a family's in name order), each once; an unknown name is one line listing the families."""
     names: list[str] = []
+    by_lower = {name.lower(): name for name in plugins.methods.names()}  # ITQ, Itq: itq
     for token in (part.strip() for part in str(text).split(",")):
         if not token:
             continue
+        token = by_lower.get(token.lower(), token)
         if token in plugins.methods:
             found = [token]
         elif token in FAMILIES:
@@ -288,8 +290,11 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
+    from .preflight import check_request
+
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
+    check_request(request)  # data set, device, split: before torch is imported
     if len(names) == 1:
         return run(replace(request, method=names[0]), progress)
     if request.run_name:
