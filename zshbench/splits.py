@@ -170,7 +170,9 @@ def _unseen_for(
 
         known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
         guess = did_you_mean(base, [*named, "random-0"])
-        raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"{guess}Known: {known}.")
+        raise ZshbenchError(
+            f"unknown split {base!r} for {imageset.name}", f"{guess}Known: {known}."
+        )
     if len(names) != protocol.num_unseen:
         raise DatasetError(
             f"split {base!r} lists {len(names)} unseen classes, but the protocol of "
