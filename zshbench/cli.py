@@ -274,9 +274,9 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
     from .report import render, terminal_tables
 
     if fmt == "terminal" and output is None:
-        from rich.console import Console
+        from .tables_out import console as make_console
 
-        console = Console()
+        console = make_console()  # piped: no cell wrapped at 80 columns
         for table in terminal_tables(results_dir, paper, datasets or None):
             console.print(table)
         return
@@ -456,53 +456,42 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
 
 
 def _list_downloads() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from .download.command import download_root, resources
     from .plugin_manager import load_plugins
+    from .tables_out import print_table
 
-    table = Table(title="downloadable", title_justify="left")
-    for column in ("name", "files", "size", "checksum", "goes to"):
-        table.add_column(column)
+    rows = []
     targets = [spec for _, spec, _ in load_plugins().datasets.items() if spec.download]
     for target in [*targets, *resources().values()]:
         spec = target.download
         sums = sorted({name for f in spec.files for name in f.checksums}) or ["none known"]
         size = f"{spec.size / 1e9:.2f} GB" if spec.size else "unknown"
         files = ", ".join(f.filename for f in spec.files)
-        table.add_row(target.name, files, size, ", ".join(sums), str(download_root(target)))
-    Console().print(table)
+        rows.append([target.name, files, size, ", ".join(sums), str(download_root(target))])
+    print_table("downloadable", ["name", "files", "size", "checksum", "goes to"], rows)
 
 
 @cli.command(name="list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
-def list_plugins(kind) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: kind -> entries.")
+def list_plugins(kind, as_json) -> None:
     """Registered methods, data sets, encoders and extractors, with where each came from."""
-    from rich.console import Console
-    from rich.table import Table
-
     from .plugin_manager import load_plugins
+    from .tables_out import listing, print_table
 
     plugins = load_plugins()
-    # Piped output (grep, a file) gets wide lines, so no name or source is wrapped mid-word.
-    console = Console() if sys.stdout.isatty() else Console(width=320)
-    for name in [kind] if kind else KINDS:
-        table = Table(title=name, title_justify="left")
-        methods = name == "methods"
-        columns = ("name", "family", "summary", "citation", "from") if methods else None
-        for column in columns or ("name", "summary", "from"):
-            table.add_column(column)
-        for entry, spec, source in plugins.registry(name).items():
-            summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
-            if methods:
-                family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
-                table.add_row(entry, family, summary, getattr(spec, "citation", ""), source)
-            else:
-                table.add_row(entry, summary, source)
-        console.print(table)
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        listed = {}
+        for name in kinds:
+            columns, rows = listing(plugins, name)
+            listed[name] = [dict(zip(columns, row, strict=True)) for row in rows]
+        click.echo(json.dumps(listed, indent=1))
+    else:  # boxed at a terminal, tab-separated lines when piped (tables_out.py)
+        for name in kinds:
+            print_table(name, *listing(plugins, name))
     for line in plugins.warnings():
-        console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+        click.echo(f"warning: {line}", err=as_json)  # JSON on stdout stays parseable
 
 
 @cli.command()
