@@ -101,14 +101,13 @@ def test_overlap_mark_shown_when_records_carry_the_field(tmp_path, monkeypatch):
     class WithOverlap(Record):
         pretraining_overlaps_unseen: bool | None = None
 
-    def records(_root):
+    def records(_root, keep):
         for (run, bits, seed), value in VALUES.items():
             base = _record(run, bits, seed, value)
             values = {f.name: getattr(base, f.name) for f in fields(Record)}
-            yield (
-                Path(f"{run}-{bits}-{seed}.json"),
-                WithOverlap(**values, pretraining_overlaps_unseen=(run == "itq")),
-            )
+            record = WithOverlap(**values, pretraining_overlaps_unseen=(run == "itq"))
+            path = Path(f"{run}-{bits}-{seed}.json")
+            yield path, keep(path, record)
 
     monkeypatch.setattr(html_report, "iter_records", records)
     page = html_report.render_html(tmp_path)

@@ -121,28 +121,33 @@ def _curve_points(curve: Any, name: str) -> tuple[list[float], list[float]] | No
     return ([a for a, _ in pairs], [b for _, b in pairs]) if pairs else None
 
 
+def _held(path: Path, record: Record) -> tuple:
+    """What the page needs of one record (held instead of the whole record)."""
+    key = (record.dataset, record.split.id, record.tie_policy, record.map_key)
+    seed = Seed(
+        seed=record.seed,
+        value=record.map_value,
+        details=_details(path, record),
+        overlap=bool(getattr(record, OVERLAP_FIELD, False)),
+    )
+    curves = {name: _curve_points(record.curves.get(name), name) for name in ("pr_curve", "p_at_n")}
+    return key, record.run_name, record.bits, record.chance_map, seed, curves
+
+
 def collect(results_dir: Path, datasets: Iterable[str] | None = None) -> list[Board]:
     """The boards of every usable record under ``results_dir`` (read once, as a stream)."""
     wanted = set(datasets) if datasets else None
     boards: dict[tuple[str, str, str, str], Board] = {}
-    for path, record in iter_records(results_dir):
-        if wanted and record.dataset not in wanted:
+    for _, (key, run, bits, chance, seed, curves) in iter_records(results_dir, keep=_held):
+        if wanted and key[0] not in wanted:
             continue
-        key = (record.dataset, record.split.id, record.tie_policy, record.map_key)
         board = boards.setdefault(key, Board(*key))
         if board.chance is None:
-            board.chance = record.chance_map
-        seed = Seed(
-            seed=record.seed,
-            value=record.map_value,
-            details=_details(path, record),
-            overlap=bool(getattr(record, OVERLAP_FIELD, False)),
-        )
-        board.cells[record.run_name].setdefault(record.bits, []).append(seed)
-        for name in ("pr_curve", "p_at_n"):
-            points = _curve_points(record.curves.get(name), name)
+            board.chance = chance
+        board.cells[run].setdefault(bits, []).append(seed)
+        for name, points in curves.items():
             if points:
-                board.curves[record.run_name][record.bits][name].append(points)
+                board.curves[run][bits][name].append(points)
     if not boards:
         raise ZshbenchError(
             f"no result records under {results_dir}",
