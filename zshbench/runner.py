@@ -475,9 +475,14 @@ def _run_all(
     )
     written: list[Path] = []
     jobs = _jobs(setup)
-    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, setup.run_name, written):
-        _run_one(setup, bits, seed, path)
-        written.append(path)
+    # The outer bar counts every record of the sweep, so its ETA covers the whole of it.
+    with progress.task(f"{setup.run_name}: records", total=len(jobs)) as advance:
+        for bits, seed, path in _claimed_jobs(
+            jobs, request, progress, world, setup.run_name, written
+        ):
+            _run_one(setup, bits, seed, path)
+            written.append(path)
+            advance(1)
     return written
 
 
@@ -534,7 +539,7 @@ def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
     record = _measure(setup, cell, method, context, (started, fitted))
     write_record(path, record)
     setup.progress.log(
-        f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
+        f"{setup.run_name} {cell.label}: {record.map_key} = {100 * record.map_value:.2f} %"
         f"  ({record.timings.fit_s:.1f} s training)"
     )
     barrier(setup.world)
