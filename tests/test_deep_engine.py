@@ -370,3 +370,18 @@ def test_an_untrained_classifier_is_not_used_to_measure_training_accuracy():
         network, images, labels, normalizer, RunContext(), settings, classifier_trained=False
     )
     assert training_accuracy(untrained) == (1.0, "nearest class-centre code")
+
+
+def test_the_cpu_scale_image_side_is_stated_once_and_agrees_everywhere():
+    """scales.py's code, its comments and the README name one CPU-scale image side."""
+    from pathlib import Path
+
+    from plugins.deep import scales
+
+    side = scales.CPU_MAX_SIDE
+    assert scales.cpu_geometry(2 * side)[0] == side
+    source = Path(scales.__file__).read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"up to {side} px" in readme and f"at most {side}" in source
+    for other in (16, 48, 64, 128):  # no stale figure left in either
+        assert f"up to {other} px" not in readme and f"at most {other}" not in source
