@@ -106,3 +106,19 @@ def test_method_names_are_case_insensitive():
     from zshbench.runner import expand_methods
 
     assert expand_methods("ITQ,Lsh", load_plugins()) == ["itq", "lsh"]
+
+
+def test_info_describes_a_study_and_suggests_names(capsys):
+    from zshbench.cli import main
+    from zshbench.plugin_manager import load_plugins
+
+    spec = load_plugins().studies.get("razh-table4")
+    main(["info", "razh-table4"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"study razh-table4: {spec.title}")
+    for label, method, _ in spec.rows:
+        assert f"    {label}: --method {method}" in out
+    with pytest.raises(SystemExit) as stopped:
+        main(["info", "razh-tabel4"])
+    assert stopped.value.code == 2
+    assert "Did you mean 'razh-table4'" in capsys.readouterr().err

@@ -568,8 +568,31 @@ def info(name) -> None:
             click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
             _echo_options(cls.default_options)
             found = True
+    if name in plugins.studies:
+        _echo_study(plugins.studies.get(name), plugins.studies.source(name))
+        found = True
     if not found:
-        raise ZshbenchError(f"nothing is registered as {name!r}", "See 'zshbench list'.")
+        from .suggest import did_you_mean
+
+        every = [n for kind in KINDS for n in plugins.registry(kind).names()]
+        raise ZshbenchError(
+            f"nothing is registered as {name!r}", f"{did_you_mean(name, every)}See 'zshbench list'."
+        )
+
+
+def _echo_study(spec: Any, source: str) -> None:
+    """A study: its title, code lengths, paper figures and every row's run."""
+    click.echo(f"study {spec.name}: {spec.title} (from {source})")
+    if spec.summary:
+        click.echo(f"  {spec.summary}")
+    click.echo(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
+    if spec.reference:
+        click.echo(f"  paper's figures: {spec.reference}")
+    click.echo(f"  rows ({spec.label_column}: run):")
+    for label, method, options in spec.rows:
+        flags = " ".join(f"-o {k}={json.dumps(v)}" for k, v in options.items())
+        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}")
+    click.echo(f"  run it: zshbench study {spec.name} --dataset <data set>")
 
 
 def _echo_options(defaults: dict[str, Any]) -> None:
