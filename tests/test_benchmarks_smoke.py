@@ -115,3 +115,11 @@ def test_bench_epoch_at_cpu_scale_is_digits_shaped(tmp_path, capsys) -> None:
     rows = pd.read_csv(table).set_index("method")
     assert rows.loc["razh", "warmup_s"] > 0  # its reconstruction warm-up ran
     assert rows.loc["ddsh", "loss"] > 0 and rows.loc["razh", "batch"] == 32
+
+
+def test_bench_report_small(capsys: pytest.CaptureFixture[str]) -> None:
+    """The report benchmark at 200 records: both implementations give the same table."""
+    status = _load("bench_report").main(["--records", "200", "--repeats", "1"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "same table: yes" in output and "200 records" in output

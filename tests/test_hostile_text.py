@@ -56,8 +56,8 @@ def test_report_never_prints_a_control_character_from_a_record(tmp_path, capsys,
         tmp_path,
         run_name=f"itq{ESC_CSI}",
         dataset=f"digits{OSC_LINK}",
-        split_id=f"random\x9b0m\x07",
-        tie_policy=f"expected\x1bc",
+        split_id="random\x9b0m\x07",
+        tie_policy="expected\x1bc",
     )
     code, out, err = _main(capsys, "report", "--results", str(tmp_path), "--format", fmt)
     assert code == 0, err
@@ -170,7 +170,7 @@ def _typeset(source: str) -> str:
             i += 1
             continue
         if char in "$&#^_~%\"'`<>|[]" or source.startswith("--", i):
-            raise AssertionError(f"bare special {source[i:i + 2]!r} in {source!r}")
+            raise AssertionError(f"bare special {source[i : i + 2]!r} in {source!r}")
         out.append(char)
         i += 1
     return "".join(out)

@@ -17,7 +17,7 @@ from zshbench import runner
 from zshbench.errors import ZshbenchError
 from zshbench.method import HashingMethod
 from zshbench.registry import MethodSpec
-from zshbench.results import RecordLock, record_path
+from zshbench.results import RecordLock
 
 STATE: dict = {}
 
@@ -141,4 +141,3 @@ def test_a_record_of_an_attempt_that_logs_nothing_names_no_old_log(chatty, tmp_p
         Chatty.fit = original
     assert json.loads(path.read_text())["log_file"] is None
     assert not path.with_suffix(".log").exists()  # the old log went with the old record
-

@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .errors import ZshbenchError, os_error_line
-from .safetext import plain, printable
+from .safetext import printable
 
 KINDS = ("methods", "datasets", "loaders", "encoders", "extractors", "studies")
 TIE_POLICIES = ("expected", "random", "index")
@@ -254,7 +254,7 @@ def study(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "latex", "csv"]),
+    type=click.Choice(["terminal", "markdown", "latex", "csv", "html"]),
     default="terminal",
     show_default=True,
 )
@@ -275,13 +275,18 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
     from .report import render, terminal_tables
 
     if fmt == "terminal" and output is None:
-        from rich.console import Console
+        from .tables_out import console as make_console
 
-        console = Console()
+        console = make_console()  # piped: no cell wrapped at 80 columns
         for table in terminal_tables(results_dir, paper, datasets or None):
             console.print(table)
         return
-    text = render(results_dir, fmt, paper, datasets or None)
+    if fmt == "html":  # one self-contained page (zshbench/html_report.py)
+        from .html_report import render_html
+
+        text = render_html(results_dir, paper, datasets or None)
+    else:
+        text = render(results_dir, fmt, paper, datasets or None)
     if output:
         from .results import atomic_write_text
 
@@ -478,55 +483,42 @@ def download_command(
 
 
 def _list_downloads() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from .download.command import download_root, resources
     from .plugin_manager import load_plugins
+    from .tables_out import print_table
 
-    table = Table(title="downloadable", title_justify="left")
-    for column in ("name", "files", "size", "checksum", "goes to"):
-        table.add_column(column)
+    rows = []
     targets = [spec for _, spec, _ in load_plugins().datasets.items() if spec.download]
     for target in [*targets, *resources().values()]:
         spec = target.download
         sums = sorted({name for f in spec.files for name in f.checksums}) or ["none known"]
         size = f"{spec.size / 1e9:.2f} GB" if spec.size else "unknown"
         files = ", ".join(f.filename for f in spec.files)
-        row = (target.name, files, size, ", ".join(sums), download_root(target))
-        table.add_row(*map(plain, row))
-    Console().print(table)
+        rows.append([target.name, files, size, ", ".join(sums), str(download_root(target))])
+    print_table("downloadable", ["name", "files", "size", "checksum", "goes to"], rows)
 
 
 @cli.command(name="list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
-def list_plugins(kind) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: kind -> entries.")
+def list_plugins(kind, as_json) -> None:
     """Registered methods, data sets, encoders and extractors, with where each came from."""
-    from rich.console import Console
-    from rich.table import Table
-
     from .plugin_manager import load_plugins
+    from .tables_out import listing, print_table
 
     plugins = load_plugins()
-    # Piped output (grep, a file) gets wide lines, so no name or source is wrapped mid-word.
-    console = Console() if sys.stdout.isatty() else Console(width=320)
-    for name in [kind] if kind else KINDS:
-        table = Table(title=name, title_justify="left")
-        methods = name == "methods"
-        columns = ("name", "family", "summary", "citation", "from") if methods else None
-        for column in columns or ("name", "summary", "from"):
-            table.add_column(column)
-        for entry, spec, source in plugins.registry(name).items():
-            summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
-            if methods:
-                family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
-                row = (entry, family, summary, getattr(spec, "citation", ""), source)
-            else:
-                row = (entry, summary, source)
-            table.add_row(*map(plain, row))  # registry entries may come from data files
-        console.print(table)
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        listed = {}
+        for name in kinds:
+            columns, rows = listing(plugins, name)
+            listed[name] = [dict(zip(columns, row, strict=True)) for row in rows]
+        click.echo(json.dumps(listed, indent=1))
+    else:  # boxed at a terminal, tab-separated lines when piped (tables_out.py)
+        for name in kinds:
+            print_table(name, *listing(plugins, name))
     for line in plugins.warnings():
-        console.print(plain(f"warning: {line}"), style="yellow", highlight=False)
+        click.echo(printable(f"warning: {line}"), err=as_json)  # JSON on stdout stays parseable
 
 
 @cli.command()
@@ -603,8 +595,31 @@ def info(name) -> None:
             click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
             _echo_options(cls.default_options)
             found = True
+    if name in plugins.studies:
+        _echo_study(plugins.studies.get(name), plugins.studies.source(name))
+        found = True
     if not found:
-        raise ZshbenchError(f"nothing is registered as {name!r}", "See 'zshbench list'.")
+        from .suggest import did_you_mean
+
+        every = [n for kind in KINDS for n in plugins.registry(kind).names()]
+        raise ZshbenchError(
+            f"nothing is registered as {name!r}", f"{did_you_mean(name, every)}See 'zshbench list'."
+        )
+
+
+def _echo_study(spec: Any, source: str) -> None:
+    """A study: its title, code lengths, paper figures and every row's run."""
+    click.echo(f"study {spec.name}: {spec.title} (from {source})")
+    if spec.summary:
+        click.echo(f"  {spec.summary}")
+    click.echo(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
+    if spec.reference:
+        click.echo(f"  paper's figures: {spec.reference}")
+    click.echo(f"  rows ({spec.label_column}: run):")
+    for label, method, options in spec.rows:
+        flags = " ".join(f"-o {k}={json.dumps(v)}" for k, v in options.items())
+        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}")
+    click.echo(f"  run it: zshbench study {spec.name} --dataset <data set>")
 
 
 def _echo_options(defaults: dict[str, Any]) -> None:

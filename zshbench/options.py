@@ -259,9 +259,12 @@ def check_options(
     options = declared(defaults)
     unknown = set(given) - set(options)
     if unknown:
+        from .suggest import did_you_mean
+
+        guess = "".join(did_you_mean(key, options) for key in sorted(unknown))
         raise ZshbenchError(
             f"{owner} has no option {', '.join(sorted(unknown))}",
-            f"Its options are: {', '.join(sorted(options)) or 'none'}.",
+            f"{guess}Its options are: {', '.join(sorted(options)) or 'none'}.",
         )
     return {
         key: check_value(owner, key, option, given.get(key, option.default))

@@ -32,6 +32,19 @@ from .method import Progress
 from .safe_open import open_text
 from .safetext import plain_lines, printable
 
+#: What the bar, the count, the elapsed time and the ETA take of a line, beside the text.
+BAR_COLUMNS = 46
+
+
+def fit_status(description: str, message: str, width: int) -> str:
+    """``description · message``, cut (with an ellipsis) so that the bar, elapsed time and ETA
+    still fit on a ``width``-column line: per-epoch figures never push them off it."""
+    text = f"{description} · {message}"
+    room = width - BAR_COLUMNS
+    if len(text) <= room:
+        return text
+    return description if len(description) + 4 > room else text[: room - 1] + "…"
+
 
 class RichProgress(Progress):
     """Nested rich progress bars; a finished task's bar disappears, its log line stays.
@@ -44,7 +57,7 @@ class RichProgress(Progress):
         self.console = console or Console(stderr=True)
         self.bar = RichBar(
             TextColumn("{task.description}", markup=False),  # descriptions hold run names
-            BarColumn(),
+            BarColumn(bar_width=20),  # leaves room for the text at 80 columns
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -78,7 +91,10 @@ class RichProgress(Progress):
     def status(self, message: str) -> None:
         if self._open:
             task_id, description = self._open[-1]
-            self.bar.update(task_id, description=f"{description} · {printable(message)}")
+            self.bar.update(
+                task_id,
+                description=fit_status(description, printable(message), self.console.width),
+            )
 
     def log(self, message: str) -> None:
         self.console.print(plain_lines(message), highlight=False, soft_wrap=True)

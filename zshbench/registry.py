@@ -235,10 +235,12 @@ class Registry(Generic[T]):
         try:
             return self._entries[name][0]
         except KeyError:
+            from .suggest import did_you_mean
+
             known = ", ".join(self.names()) or "none"
             raise ZshbenchError(
                 f"unknown {self.kind} {name!r}",
-                f"Known: {known}. See 'zshbench list'.",
+                f"{did_you_mean(name, self.names())}Known: {known}. See 'zshbench list'.",
             ) from None
 
     def load(self, name: str, base: type | None = None) -> Any:

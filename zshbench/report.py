@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from .errors import ZshbenchError
 from .markup_escape import latex_text, markdown_text
+from .record import Record
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
 from .safetext import plain, printable
@@ -25,26 +26,28 @@ from .safetext import plain, printable
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
 
+def _row(path: Path, record: Record) -> tuple:
+    """What a leaderboard needs of one record (held instead of the record and its curves)."""
+    return (
+        record.dataset,
+        record.split.id,
+        record.run_name,
+        record.bits,
+        record.seed,
+        record.tie_policy,
+        record.map_key,
+        record.map_value,
+        record.chance_map,
+        json.dumps(record.options, sort_keys=True, default=str),
+        record.timings.fit_s,
+        str(path),
+    )
+
+
 def records_frame(results_dir: Path) -> pd.DataFrame:
-    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
-    rows = []
-    for path, record in iter_records(results_dir):  # only well-formed records come back
-        rows.append(
-            {
-                "dataset": record.dataset,
-                "split": record.split.id,
-                "method": record.run_name,
-                "bits": record.bits,
-                "seed": record.seed,
-                "ties": record.tie_policy,
-                "metric": record.map_key,
-                "map": record.map_value,
-                "chance": record.chance_map,
-                "options": json.dumps(record.options, sort_keys=True, default=str),
-                "fit_s": record.timings.fit_s,
-                "path": str(path),
-            }
-        )
+    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP (read as a
+    stream: only these fields of each record are held)."""
+    rows = [row for _, row in iter_records(results_dir, keep=_row)]
     columns = [
         "dataset",
         "split",
@@ -226,8 +229,7 @@ def render(
             continue
         text = markdown_text if fmt == "markdown" else latex_text  # names are data: escaped
         cells = [
-            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]]
-            for row in rows
+            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
         ] + [[text(cell) for cell in row] for row in paper_rows]
         header = [text(name) for name in header]
         if fmt == "markdown":

@@ -351,9 +351,15 @@ def _inside_run_files(relative: Path) -> bool:
     )
 
 
-def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
+def iter_records(
+    results_dir: Path, keep: Callable[[Path, Record], Any] | None = None
+) -> Iterator[tuple[Path, Any]]:
     """Every usable record under ``results_dir``, each measurement once (schema-1 files
     migrated as they are read).
+
+    ``keep(path, record)``, where given, is what is held of each record until the end (and
+    yielded in its place): a reader that needs a few fields of 20,000 records then never holds
+    20,000 records with their curves (``report``).
 
     Warned about and skipped: an unreadable or malformed file (one line naming it), records of
     another schema (one line for all of them), and a second file holding the same measurement
@@ -374,7 +380,9 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
             else:
                 warnings.warn(f"skipping record {path}: {problem}", stacklevel=2)
             continue
-        found.setdefault(record.identity, []).append((path, record))
+        held = record if keep is None else keep(path, record)
+        own_path = _canonical(results_dir, record) == path
+        found.setdefault(record.identity, []).append((path, own_path, held))
     if other_schema:
         counts = ", ".join(f"{n} of {schema}" for schema, n in sorted(other_schema.items()))
         readable = " and ".join(str(version) for version in READABLE_SCHEMAS)
@@ -383,24 +391,24 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
             f"({counts}; this one reads schema {readable})",
             stacklevel=2,
         )
-    chosen = [_one_of(results_dir, copies) for copies in found.values()]
+    chosen = [_one_of(copies) for copies in found.values()]
     yield from sorted(chosen, key=lambda item: item[0])
 
 
-def _one_of(results_dir: Path, copies: list[tuple[Path, Record]]) -> tuple[Path, Record]:
+def _one_of(copies: list[tuple[Path, bool, Any]]) -> tuple[Path, Any]:
     """The copy at the record's own path (else the first), the others warned about."""
     keep = copies[0]
-    for path, record in copies:
-        if _canonical(results_dir, record) == path:
-            keep = (path, record)
+    for copy in copies:
+        if copy[1]:
+            keep = copy
     if len(copies) > 1:
-        others = ", ".join(str(p) for p, _ in copies if p != keep[0])
+        others = ", ".join(str(p) for p, _, _ in copies if p != keep[0])
         verb = "repeats" if len(copies) == 2 else "repeat"
         warnings.warn(
             f"duplicate records of one measurement: {others} {verb} {keep[0]}; counting it once",
             stacklevel=2,
         )
-    return keep
+    return keep[0], keep[2]
 
 
 def _canonical(results_dir: Path, record: Record) -> Path | None:

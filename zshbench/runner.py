@@ -84,7 +84,7 @@ class RunRequest:
 def parse_bits(text: str) -> list[int]:
     """``"24,48,64,128"`` → [24, 48, 64, 128], with a clear error for anything else."""
     try:
-        bits = [int(part) for part in text.split(",") if part.strip()]
+        bits = [int(part) for part in text.split(",")]  # an empty part (24,,48) is refused
     except ValueError:
         raise ZshbenchError(
             f"bad bit list {text!r}", "Give code lengths as positive integers, e.g. 24,48,64,128."
@@ -253,9 +253,11 @@ def expand_methods(text: str, plugins: Any) -> list[str]:
     registered as designed for zero-shot hashing, ``all``) → method names, in the given order
     (a family's in name order), each once; an unknown name is one line listing the families."""
     names: list[str] = []
+    by_lower = {name.lower(): name for name in plugins.methods.names()}  # ITQ, Itq: itq
     for token in (part.strip() for part in str(text).split(",")):
         if not token:
             continue
+        token = by_lower.get(token.lower(), token)
         if token in plugins.methods:
             found = [token]
         elif token in FAMILIES:
@@ -288,8 +290,11 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
+    from .preflight import check_request
+
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
+    check_request(request)  # data set, device, split: before torch is imported
     if len(names) == 1:
         return run(replace(request, method=names[0]), progress)
     if request.run_name:
@@ -470,9 +475,14 @@ def _run_all(
     )
     written: list[Path] = []
     jobs = _jobs(setup)
-    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, setup.run_name, written):
-        _run_one(setup, bits, seed, path)
-        written.append(path)
+    # The outer bar counts every record of the sweep, so its ETA covers the whole of it.
+    with progress.task(f"{setup.run_name}: records", total=len(jobs)) as advance:
+        for bits, seed, path in _claimed_jobs(
+            jobs, request, progress, world, setup.run_name, written
+        ):
+            _run_one(setup, bits, seed, path)
+            written.append(path)
+            advance(1)
     return written
 
 
@@ -537,7 +547,7 @@ def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
 
 
 def _run_cell(setup: _Run, cell: _Cell) -> None:
-    bits, seed, path = cell.bits, cell.seed, cell.path
+    seed, path = cell.seed, cell.path
     seed_everything(seed)
     started = time.perf_counter()
     method, context = _train(setup, cell)
@@ -549,7 +559,7 @@ def _run_cell(setup: _Run, cell: _Cell) -> None:
     record = _measure(setup, cell, method, context, (started, fitted))
     write_record(path, record, before_replace=cell.log.commit if cell.log else None)
     setup.progress.log(
-        f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
+        f"{setup.run_name} {cell.label}: {record.map_key} = {100 * record.map_value:.2f} %"
         f"  ({record.timings.fit_s:.1f} s training)"
     )
     barrier(setup.world)

@@ -30,8 +30,7 @@ def refuse_link(path: Path) -> None:
     """Raise :class:`PlantedLinkError` if ``path`` is a symbolic link (dangling or not)."""
     if os.path.islink(path):
         raise PlantedLinkError(
-            f"{path} is a symbolic link; zshbench writes that file itself and never through "
-            "a link",
+            f"{path} is a symbolic link; zshbench writes that file itself and never through a link",
             "Remove the link (someone with access to this folder may have planted it; its "
             "target was not touched) and run again",
         )

@@ -513,7 +513,8 @@ def encode_view(
     if cache is not None and key not in cache:
         cache[key] = load_view(view, size, context, "validation images")
     stored = cache.get(key) if cache is not None else None
-    with context.progress.task(f"encode {len(view)} images", total=len(view)) as advance:
+    what = "the validation set" if cache is not None else "images"  # cached: validation views
+    with context.progress.task(f"encode {what} ({len(view)} images)", total=len(view)) as advance:
         for positions, batch in view_batches(view, size, batch_size, stored):
             x = normalizer(batch, context.device)
             with autocast(context.device, amp):

@@ -278,7 +278,8 @@ class DeepHashingMethod(HashingMethod):
             f"{self.display_name} {self.bits} bits: "
             + (
                 f"epoch {chosen.best_epoch} chosen on seen-class validation "
-                f"(mAP {chosen.best_validation_map:.4f}), "
+                f"(validation mAP {100 * chosen.best_validation_map:.2f} %, its moving average "
+                "over the selection window), "
                 if chosen.best_validation_map is not None
                 else ""
             )

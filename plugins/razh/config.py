@@ -160,9 +160,13 @@ def loss_weights(dataset: str, bits: int, family: str = "") -> tuple[float, floa
         return (*table, f"Table VIII's {row} row, inferred from {how} (no paper_family)")
     if dataset in VALIDATED_ALPHA_BETA:
         return (*VALIDATED_ALPHA_BETA[dataset], f"chosen on {dataset}'s seen-class validation")
-    return 1.0, 1.0, (
-        f"α = β = 1: {dataset!r} names no paper row and its data-set file sets no paper_family "
-        "(e.g. paper_family = \"cub\" to use Table VIII's CUB weights)"
+    return (
+        1.0,
+        1.0,
+        (
+            f"α = β = 1: {dataset!r} names no paper row and its data-set file sets no paper_family "
+            '(e.g. paper_family = "cub" to use Table VIII\'s CUB weights)'
+        ),
     )
 
 
