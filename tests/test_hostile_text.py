@@ -255,14 +255,18 @@ def test_list_shows_registry_text_as_text(monkeypatch, capsys):
     """Case 8/9: a data set entry's title (a TOML file, data) was printed as rich markup."""
     import zshbench.plugin_manager as plugin_manager
 
-    title = f"[link=file:///etc/passwd]t[/link]{ESC_CSI}"
+    title = f"[link=file:///etc/passwd]t[/link]{ESC_CSI}\tforged column"
     spec = SimpleNamespace(title=title, summary="")
     registry = SimpleNamespace(items=lambda: [("evil", spec, f"file{OSC_LINK}")])
     plugins = SimpleNamespace(registry=lambda name: registry, warnings=lambda: ["w\x1b[1m"])
     monkeypatch.setattr(plugin_manager, "load_plugins", lambda: plugins)
     code, out, err = _main(capsys, "list", "datasets")
     assert code == 0, err
-    assert not RAW_CONTROL.search(out + err)
+    # piped, a row is tab-separated (our separator); text from data never holds a raw tab, so
+    # every row keeps the header's three fields and no other control character appears
+    rows = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    assert rows and all(len(fields) == 3 for fields in rows)
+    assert not RAW_CONTROL.search(out.replace("\t", " ") + err)
     assert "[link=file:///etc/passwd]t[/link]" in out
 
 
