@@ -36,6 +36,7 @@ from zshbench.errors import TrainingError
 from zshbench.method import ImageView, RunContext
 
 from .images import Normalizer, build_augmentation, load_view, view_batches
+from .loader import InputPipeline
 from .selection import EpochSelector
 
 
@@ -139,6 +140,7 @@ class TrainResult:
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
     no_epoch_eligible: bool = False  # the training accuracy never reached the selection's bar
+    input_pipeline: dict = field(default_factory=dict)  # loader vs step img/s (.loader)
 
 
 @dataclass
@@ -340,7 +342,10 @@ class TrainingLoop:
             self.optimizer, WarmupCosine(settings.warmup_epochs * steps, steps * self.plan.horizon)
         )
         side = settings.image_size or self.session.images.shape[-1]
-        self.augment = build_augmentation(settings.augment, side)
+        self.pipeline = InputPipeline(
+            session.images, session.normalizer, build_augmentation(settings.augment, side),
+            self.device,
+        )  # fmt: skip
         self.generator = torch.Generator().manual_seed(context.seed * 7919 + context.rank + 1)
         self.result = TrainResult()
         self.selector = EpochSelector(settings.selection_window)
@@ -384,21 +389,20 @@ class TrainingLoop:
 
     def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the images at ``index``; the objective's loss terms."""
-        session = self.session
-        raw = session.images[index]
-        if self.augment is not None:
-            raw = self.augment(raw)
-        images, labels = session.normalizer(raw, self.device), session.labels[index].to(self.device)
+        with self.pipeline.timed("loader", len(index)):
+            images = self.pipeline.batch(index)
+            labels = self.session.labels[index].to(self.device, non_blocking=True)
         batch = Batch(images, labels, index, self.generator, epoch)
-        with autocast(self.context.device, self.settings.amp):
-            parts = self.step_module(batch)
-        self._refuse_non_finite(parts, epoch, step)
-        self.optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        if self.settings.grad_clip:
-            nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
+        with self.pipeline.timed("step", len(index)):
+            with autocast(self.context.device, self.settings.amp):
+                parts = self.step_module(batch)
+            self._refuse_non_finite(parts, epoch, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            if self.settings.grad_clip:
+                nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
         return parts
 
     def _refuse_non_finite(self, parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
@@ -462,6 +466,7 @@ class TrainingLoop:
         selector, result, network = self.selector, self.result, self.objective.network
         selector.finish()
         result.no_epoch_eligible = selector.fell_back
+        result.input_pipeline = self.pipeline.meter.to_record()
         if selector.fell_back:
             self.context.progress.log(
                 f"warning: {self.method}: the training accuracy never reached "
@@ -514,7 +519,7 @@ def encode_view(
         cache[key] = load_view(view, size, context, "validation images")
     stored = cache.get(key) if cache is not None else None
     with context.progress.task(f"encode {len(view)} images", total=len(view)) as advance:
-        for positions, batch in view_batches(view, size, batch_size, stored):
+        for positions, batch in view_batches(view, size, batch_size, stored, context):
             x = normalizer(batch, context.device)
             with autocast(context.device, amp):
                 h = network.hash_images(x)
