@@ -37,7 +37,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -123,9 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             x = images.to(device, non_blocking=True).float().div_(255.0)
             return (x - mean) / std
 
-        today = v2.Compose(
-            [v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-        )
+        crop = v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True)
+        today = v2.Compose([crop, v2.RandomHorizontalFlip()])
         batches = [list(range(s, min(s + batch, count))) for s in range(0, count, batch)]
 
         def today_from_jpeg() -> None:
