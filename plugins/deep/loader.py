@@ -6,7 +6,8 @@ augmented there per image (:mod:`plugins.deep.augment`) and normalised. The load
 the step's seconds are timed apart on the same batches, so every record says how many images per
 second each side can take and their ratio: a ratio under 1 means the input bounds the run, not
 the model. On CUDA the two are timed with synchronisation on every ``SAMPLE_EVERY``-th step only
-(synchronising every step would stall the overlap being measured); on a CPU every step is timed.
+(synchronising every step would stall the overlap being measured) from the second on; on a CPU
+every step is timed.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class InputPipeline:
     @contextmanager
     def timed(self, what: str, images: int):
         """Time the enclosed loading ("loader") or compute ("step") on sampled steps."""
-        sampled = not self.cuda or self._calls % SAMPLE_EVERY == 0
+        # CUDA: steps 1, 1 + SAMPLE_EVERY, ... (step 0 pays for lazy initialisation)
+        sampled = not self.cuda or self._calls % SAMPLE_EVERY == 1
         if sampled and self.cuda:
             torch.cuda.synchronize(self.device)
         started = time.perf_counter()
