@@ -114,3 +114,18 @@ def test_bench_epoch_at_cpu_scale_is_digits_shaped(tmp_path, capsys) -> None:
     rows = pd.read_csv(table).set_index("method")
     assert rows.loc["razh", "warmup_s"] > 0  # its reconstruction warm-up ran
     assert rows.loc["ddsh", "loss"] > 0 and rows.loc["razh", "batch"] == 32
+
+
+def test_bench_data_path_quick(tmp_path, capsys) -> None:
+    """Every path of the data-path benchmark delivers a batch; the table has its four rows."""
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("RGB", (40 + i, 30), (40 * i, 90, 200)).save(tmp_path / f"{i}.jpg")
+    status = _load("bench_data_path").main(
+        ["--images", str(tmp_path), "--batch", "4", "--size", "32", "--repeats", "1"]
+    )
+    output = capsys.readouterr().out
+    assert status == 0, output
+    for row in ("today, PIL from JPEG", "today, uint8 in memory", "new, from the cache"):
+        assert any(line.startswith(row) for line in output.splitlines()), output
