@@ -389,20 +389,21 @@ class TrainingLoop:
 
     def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the images at ``index``; the objective's loss terms."""
-        with self.pipeline.timed("loader", len(index)):
-            images = self.pipeline.batch(index)
-            labels = self.session.labels[index].to(self.device, non_blocking=True)
+        session, timer = self.session, self.pipeline.start("loader")
+        images = self.pipeline.batch(index)
+        labels = session.labels[index].to(self.device, non_blocking=True)
+        timer = self.pipeline.stop(timer, len(index), then="step")
         batch = Batch(images, labels, index, self.generator, epoch)
-        with self.pipeline.timed("step", len(index)):
-            with autocast(self.context.device, self.settings.amp):
-                parts = self.step_module(batch)
-            self._refuse_non_finite(parts, epoch, step)
-            self.optimizer.zero_grad(set_to_none=True)
-            parts["loss"].backward()
-            if self.settings.grad_clip:
-                nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
+        with autocast(self.context.device, self.settings.amp):
+            parts = self.step_module(batch)
+        self._refuse_non_finite(parts, epoch, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if self.settings.grad_clip:
+            nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.pipeline.stop(timer, len(index))
         return parts
 
     def _refuse_non_finite(self, parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:

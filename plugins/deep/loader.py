@@ -76,26 +76,39 @@ class InputPipeline:
         x = self.normalizer(raw, self.device)
         return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
 
-    @contextmanager
-    def timed(self, what: str, images: int):
-        """Time the enclosed loading ("loader") or compute ("step") on sampled steps."""
+    def start(self, what: str) -> tuple[str, float] | None:
+        """Begin timing the loading ("loader") or compute ("step") of this step; None on a
+        step that is not sampled."""
         # CUDA: steps 1, 1 + SAMPLE_EVERY, ... (step 0 pays for lazy initialisation)
-        sampled = not self.cuda or self._calls % SAMPLE_EVERY == 1
-        if sampled and self.cuda:
-            torch.cuda.synchronize(self.device)
-        started = time.perf_counter()
-        yield
-        if not sampled:
-            if what == "step":
-                self._calls += 1
-            return
+        if self.cuda and self._calls % SAMPLE_EVERY != 1:
+            return None
         if self.cuda:
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - started
-        if what == "loader":
-            self.meter.loader_s += seconds
-            self.meter.images += images
-            self.meter.batches += 1
-        else:
-            self.meter.step_s += seconds
-            self._calls += 1
+        return what, time.perf_counter()
+
+    def stop(
+        self, timer: tuple[str, float] | None, images: int, then: str | None = None
+    ) -> tuple[str, float] | None:
+        """End ``timer``, counting ``images``; with ``then``, start timing that next."""
+        if timer is not None:
+            if self.cuda:
+                torch.cuda.synchronize(self.device)
+            what, started = timer
+            seconds = time.perf_counter() - started
+            if what == "loader":
+                self.meter.loader_s += seconds
+                self.meter.images += images
+                self.meter.batches += 1
+            else:
+                self.meter.step_s += seconds
+        if then is not None:  # the same step: the same sampling decision
+            return self.start(then)
+        self._calls += 1
+        return None
+
+    @contextmanager
+    def timed(self, what: str, images: int):
+        """``start`` / ``stop`` around the enclosed code (each use counts as one step)."""
+        timer = self.start(what)
+        yield
+        self.stop(timer, images)
