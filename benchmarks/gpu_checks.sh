@@ -26,14 +26,15 @@ stage() {  # stage NAME SECONDS COMMAND...: run under a time limit, output to NA
   echo "$name $((SECONDS - started)) s (limit $limit)" | tee -a "$out/stages.txt"
 }
 
-# DRMH last: its detector pass is the slowest and a limit cuts it, not the others
-methods=razh,razh-a,razh-c,razh-d,dsh,dpsh,dsdh,dch,ddsh,adsh,amvh,sitnet,hashnet,csq,drmh
+# RAZH (two epochs: warm-up and fine-tuning) after the baselines, DRMH (detection at 800 px)
+# last: a stage limit then cuts the slowest, not the others. 900 CUB-shaped images per epoch.
+methods=dsh,dpsh,dsdh,dch,ddsh,adsh,amvh,sitnet,hashnet,csq,razh,razh-a,razh-c,razh-d,drmh
 for batch in 16 64; do
-  stage "epoch_vs_step_b$batch" 170 python3 benchmarks/bench_epoch.py --device cuda \
-    --per-class 10 --batch "$batch" --methods "$methods" ${vectors:+--vectors "$vectors"} \
+  stage "epoch_vs_step_b$batch" 165 python3 benchmarks/bench_epoch.py --device cuda \
+    --per-class 6 --batch "$batch" --methods "$methods" ${vectors:+--vectors "$vectors"} \
     --csv "$out/epoch_vs_step_b$batch.csv"
 done
-stage data_path 45 python3 benchmarks/bench_data_path.py --device cuda --count 512 \
+stage data_path 60 python3 benchmarks/bench_data_path.py --device cuda --count 256 --repeats 2 \
   --source-side 448
 stage evaluation_gpu 30 python3 -m pytest -q -p no:cacheprovider tests/test_evaluation.py -k gpu
 results=$(mktemp -d)

@@ -21,7 +21,7 @@ import torch
 from .augment import Augmentation
 from .images import Normalizer
 
-SAMPLE_EVERY = 8
+SAMPLE_EVERY = 5
 
 
 @dataclass
