@@ -123,3 +123,18 @@ def test_bench_report_small(capsys: pytest.CaptureFixture[str]) -> None:
     output = capsys.readouterr().out
     assert status == 0, output
     assert "same table: yes" in output and "200 records" in output
+
+
+def test_bench_data_path_quick(tmp_path, capsys) -> None:
+    """Every path of the data-path benchmark delivers a batch; the table has its four rows."""
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("RGB", (40 + i, 30), (40 * i, 90, 200)).save(tmp_path / f"{i}.jpg")
+    status = _load("bench_data_path").main(
+        ["--images", str(tmp_path), "--batch", "4", "--size", "32", "--repeats", "1"]
+    )
+    output = capsys.readouterr().out
+    assert status == 0, output
+    for row in ("today, PIL from JPEG", "today, uint8 in memory", "new, from the cache"):
+        assert any(line.startswith(row) for line in output.splitlines()), output

@@ -45,7 +45,7 @@ from .engine import (
     train,
     training_accuracy,
 )
-from .images import Normalizer, load_view
+from .images import Normalizer, cache_record, load_view
 
 
 class DeepHashingMethod(HashingMethod):
@@ -86,6 +86,7 @@ class DeepHashingMethod(HashingMethod):
         self.phases_: dict[str, float] = {}
         self.network_: nn.Module | None = None
         self.normalizer_: Normalizer | None = None
+        self.image_cache_: dict | None = None  # provenance of the decoded image cache
 
     # ------------------------------------------------------------------ what subclasses supply
 
@@ -204,6 +205,7 @@ class DeepHashingMethod(HashingMethod):
             torch.as_tensor(np.asarray(data.labels), dtype=torch.long),
             self._train_settings(settings),
         )
+        self.image_cache_ = cache_record(data.images, int(settings["img_size"]))
         selection = self._selection(fit)
         final, chosen = self._train_selected(fit, selection)
         self.network_ = final.network
@@ -349,6 +351,9 @@ class DeepHashingMethod(HashingMethod):
             "weights_supervision": weights_supervision(settings),
             "world_size": world_size,
         }
+        record["input_pipeline"] = final.input_pipeline  # loader vs step img/s (.loader)
+        if self.image_cache_ is not None:
+            record["image_cache"] = self.image_cache_
         if warnings:
             record["warnings"] = warnings
         return record
