@@ -240,3 +240,24 @@ def test_pixel_end_to_end_on_digits(tmp_path):
     assert {"cls", "align", "reg"} <= set(training["final_losses"])
     assert record["config"]["resolved"]["w_align"] == 2.5
     assert record["config"]["resolved"]["attribute_dim"] == 64
+
+
+def test_paper_scale_settings_are_the_authors():
+    pixel = method.PIXEL(64, scale="paper")
+    settings = pixel.resolve_settings(easy_set().train)
+    assert settings["model"] == "vit_base_patch16_224.mae" and settings["img_size"] == 224
+    assert settings["attribute_dim"] == 512 and (settings["s"], settings["m"]) == (10.0, 0.2)
+
+
+@pytest.mark.slow
+def test_paper_scale_network_runs_on_vit_b16():
+    """ViT-B/16 at 224 (no weights here): 197 tokens, V of (A, 512), one loss step."""
+    easy = easy_set()
+    pixel = method.PIXEL(64, scale="paper", pretrained=False)
+    settings = pixel.resolve_settings(easy.train)
+    context = RunContext(seed=0, encoder="hashing")
+    pixel.prepare(settings, easy.train, context)
+    net, _ = pixel.build_network(settings, easy.train, context)
+    assert net.position_map.in_features == 197
+    h, visual = net.forward_all(torch.zeros(2, 3, 224, 224))
+    assert h.shape == (2, 64) and visual.shape == (2, 6, 512)
