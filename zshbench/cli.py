@@ -41,6 +41,12 @@ def _check_protocol(ctx: click.Context, param: click.Parameter, value: str) -> s
     return check_retrieval(value)
 
 
+def _report_protocol(value: str | None) -> str | None:
+    from .protocol_report import check_report_protocol
+
+    return check_report_protocol(value)
+
+
 protocol_option = click.option(
     "--protocol",
     default="unseen@all",
@@ -264,12 +270,18 @@ def study(
 )
 @dataset_filter_option
 @click.option(
+    "--protocol",
+    default=None,
+    callback=lambda ctx, param, value: _report_protocol(value),
+    help="Only this protocol's records, or 'all': the protocols side by side.",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write to a file instead of the terminal.",
 )
-def report(results_dir, fmt, paper, datasets, output) -> None:
+def report(results_dir, fmt, paper, datasets, protocol, output) -> None:
     """Leaderboards (mean ± std over seeds) from the result records."""
     from .report import render, terminal_tables
 
@@ -277,10 +289,10 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
         from rich.console import Console
 
         console = Console()
-        for table in terminal_tables(results_dir, paper, datasets or None):
+        for table in terminal_tables(results_dir, paper, datasets or None, protocol):
             console.print(table)
         return
-    text = render(results_dir, fmt, paper, datasets or None)
+    text = render(results_dir, fmt, paper, datasets or None, protocol)
     if output:
         from .results import atomic_write_text
 

@@ -17,6 +17,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
+from .protocol_report import protocol_tables, select_protocol
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
 
@@ -31,6 +32,8 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
             {
                 "dataset": record.dataset,
                 "split": record.split.id,
+                "split_name": record.split.name or record.split.id,
+                "protocol": record.split.protocol or "unstated",
                 "method": record.run_name,
                 "bits": record.bits,
                 "seed": record.seed,
@@ -46,6 +49,8 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
     columns = [
         "dataset",
         "split",
+        "split_name",
+        "protocol",
         "method",
         "bits",
         "seed",
@@ -98,18 +103,24 @@ def _cell(
 
 
 def leaderboards(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
     """(title, header, rows, paper rows) per table (``paper``: the reference figures plugins
     register for the table's data set, see :mod:`zshbench.reference_figures`).
 
     A measured cell is (mean, std, seeds, is_best, the row's seeds, NaN records) or "" where
     that length was not run. A table with a cell short of its row's seeds, or with a NaN,
-    says so in its title.
+    says so in its title. ``protocol``: only that protocol's records; ``"all"``: the protocols
+    side by side (:mod:`zshbench.protocol_report`, no reference rows).
     """
-    frame = records_frame(results_dir)
+    frame = select_protocol(records_frame(results_dir), protocol)
     if datasets:
         frame = frame[frame["dataset"].isin(list(datasets))]
+    if protocol == "all" and not frame.empty:
+        return [(title, header, rows, []) for title, header, rows in protocol_tables(frame)]
     if frame.empty:
         raise ZshbenchError(
             f"no result records under {results_dir}",
@@ -152,8 +163,9 @@ def leaderboards(
         paper_rows, paper_note = [], ""
         if references is not None:
             paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
-        title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
         runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        title = f"{dataset} · {metric} (%) · split {split} ({runs['protocol'].iloc[0]})"
+        title += f" · ties: {ties}"
         legend = [
             f"{name}: {options}"
             for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
@@ -180,12 +192,13 @@ def render(
     fmt: str = "terminal",
     paper: bool = False,
     datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> str:
     """The leaderboards as text in ``fmt`` (terminal output is rich markup)."""
     if fmt not in FORMATS:
         raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
     if fmt == "csv":
-        summary = summarise(records_frame(results_dir))
+        summary = summarise(select_protocol(records_frame(results_dir), protocol))
         if datasets:
             summary = summary[summary["dataset"].isin(list(datasets))]
         if summary.empty:
@@ -198,7 +211,7 @@ def render(
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()
     out = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         cells = [
             row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
         ] + paper_rows
@@ -216,11 +229,14 @@ def render(
 
 
 def terminal_tables(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list:
     """The leaderboards as rich Tables, for printing in colour."""
     tables = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         cells = [row[:2] + [_cell(*c, "terminal") if c else "" for c in row[2:]] for row in rows]
         tables.append(rich_table(title, header, cells + paper_rows, len(rows)))
     return tables
