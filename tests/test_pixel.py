@@ -205,7 +205,9 @@ def test_objective_is_cls_plus_weighted_align_and_reg():
     assert float(parts["loss"].detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     h, visual = net.forward_all(batch.images)
     cos = losses.cosine_logits(h, net.prototypes)
-    assert float(parts["cls"]) == pytest.approx(float(losses.cosface_loss(cos, labels, 10, 0.2)))
+    assert float(parts["cls"]) == pytest.approx(
+        float(losses.cosface_loss(cos, labels, 10, 0.2).detach())
+    )
 
 
 def test_no_class_attributes_is_one_clear_error():
