@@ -42,6 +42,12 @@ def _check_protocol(ctx: click.Context, param: click.Parameter, value: str) -> s
     return check_retrieval(value)
 
 
+def _report_protocol(value: str | None) -> str | None:
+    from .protocol_report import check_report_protocol
+
+    return check_report_protocol(value)
+
+
 protocol_option = click.option(
     "--protocol",
     default="unseen@all",
@@ -265,12 +271,18 @@ def study(
 )
 @dataset_filter_option
 @click.option(
+    "--protocol",
+    default=None,
+    callback=lambda ctx, param, value: _report_protocol(value),
+    help="Only this protocol's records, or 'all': the protocols side by side.",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write to a file instead of the terminal.",
 )
-def report(results_dir, fmt, paper, datasets, output) -> None:
+def report(results_dir, fmt, paper, datasets, protocol, output) -> None:
     """Leaderboards (mean ± std over seeds) from the result records."""
     from .report import render, terminal_tables
 
@@ -278,7 +290,7 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
         from .tables_out import console as make_console
 
         console = make_console()  # piped: no cell wrapped at 80 columns
-        for table in terminal_tables(results_dir, paper, datasets or None):
+        for table in terminal_tables(results_dir, paper, datasets or None, protocol):
             console.print(table)
         return
     if fmt == "html":  # one self-contained page (zshbench/html_report.py)
@@ -286,7 +298,7 @@ def report(results_dir, fmt, paper, datasets, output) -> None:
 
         text = render_html(results_dir, paper, datasets or None)
     else:
-        text = render(results_dir, fmt, paper, datasets or None)
+        text = render(results_dir, fmt, paper, datasets or None, protocol)
     if output:
         from .results import atomic_write_text
 

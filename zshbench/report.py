@@ -19,6 +19,7 @@ from tabulate import tabulate
 from .errors import ZshbenchError
 from .markup_escape import latex_text, markdown_text
 from .record import Record
+from .protocol_report import protocol_tables, select_protocol
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
 from .safetext import plain, printable
@@ -31,6 +32,8 @@ def _row(path: Path, record: Record) -> tuple:
     return (
         record.dataset,
         record.split.id,
+        record.split.name or record.split.id,
+        record.split.protocol or "unstated",
         record.run_name,
         record.bits,
         record.seed,
@@ -51,6 +54,8 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
     columns = [
         "dataset",
         "split",
+        "split_name",
+        "protocol",
         "method",
         "bits",
         "seed",
@@ -103,18 +108,24 @@ def _cell(
 
 
 def leaderboards(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
     """(title, header, rows, paper rows) per table (``paper``: the reference figures plugins
     register for the table's data set, see :mod:`zshbench.reference_figures`).
 
     A measured cell is (mean, std, seeds, is_best, the row's seeds, NaN records) or "" where
     that length was not run. A table with a cell short of its row's seeds, or with a NaN,
-    says so in its title.
+    says so in its title. ``protocol``: only that protocol's records; ``"all"``: the protocols
+    side by side (:mod:`zshbench.protocol_report`, no reference rows).
     """
-    frame = records_frame(results_dir)
+    frame = select_protocol(records_frame(results_dir), protocol)
     if datasets:
         frame = frame[frame["dataset"].isin(list(datasets))]
+    if protocol == "all" and not frame.empty:
+        return [(title, header, rows, []) for title, header, rows in protocol_tables(frame)]
     if frame.empty:
         raise ZshbenchError(
             f"no result records under {results_dir}",
@@ -157,8 +168,9 @@ def leaderboards(
         paper_rows, paper_note = [], ""
         if references is not None:
             paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
-        title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
         runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        title = f"{dataset} · {metric} (%) · split {split} ({runs['protocol'].iloc[0]})"
+        title += f" · ties: {ties}"
         legend = [
             f"{name}: {options}"
             for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
@@ -202,12 +214,13 @@ def render(
     fmt: str = "terminal",
     paper: bool = False,
     datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> str:
     """The leaderboards as text in ``fmt`` (terminal output is rich markup)."""
     if fmt not in FORMATS:
         raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
     if fmt == "csv":
-        summary = summarise(records_frame(results_dir))
+        summary = summarise(select_protocol(records_frame(results_dir), protocol))
         if datasets:
             summary = summary[summary["dataset"].isin(list(datasets))]
         if summary.empty:
@@ -222,7 +235,7 @@ def render(
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()
     out = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         if fmt == "terminal":
             cells = [row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows]
             out.append(_export(rich_table(title, header, cells + paper_rows, len(rows))))
@@ -244,11 +257,14 @@ def render(
 
 
 def terminal_tables(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list:
     """The leaderboards as rich Tables, for printing in colour."""
     tables = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         cells = [row[:2] + [_cell(*c, "terminal") if c else "" for c in row[2:]] for row in rows]
         tables.append(rich_table(title, header, cells + paper_rows, len(rows)))
     return tables
