@@ -18,8 +18,8 @@ from tabulate import tabulate
 
 from .errors import ZshbenchError
 from .markup_escape import latex_text, markdown_text
-from .record import Record
 from .protocol_report import protocol_tables, select_protocol
+from .record import Record
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
 from .safetext import plain, printable
