@@ -27,7 +27,8 @@ from zshbench.options import Option
 from zshbench.registry import ExtractorSpec
 
 from .image_ops import center_crop_resize, drop_alpha, grayscale, resize
-from .timm_models import create_timm_model, load_backbone_weights
+from .pretrained_cfg import read_pretrained_cfg, weights_provenance
+from .timm_models import apply_file_cfg, create_timm_model, load_backbone_weights
 
 
 @hookimpl
@@ -119,7 +120,10 @@ class TimmExtractor(FeatureExtractor):
         model: timm model name (default ``vit_tiny_patch16_224``).
         model_kwargs: extra ``timm.create_model`` arguments, e.g. ``{"img_size": 32}``.
         weights: path of a local checkpoint (state dict, possibly wrapped in ``model`` /
-            ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``.
+            ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``. A
+            ``<stem>.pretrained_cfg.json`` beside it gives the mean, std, interpolation and
+            input size the model is fed with, and timm model arguments (``model_args``, under
+            ``model_kwargs``); see :mod:`plugins.features.pretrained_cfg`.
         pretrained: timm's pretrained weights for ``model`` (a name with its tag, e.g.
             ``vit_base_patch16_224.mae``) through timm's own path: the Hugging Face hub cache,
             downloaded into it when missing unless ``HF_HUB_OFFLINE=1``; ``.safetensors``
@@ -162,8 +166,9 @@ class TimmExtractor(FeatureExtractor):
         import torch
 
         name = self.options["model"]
-        kwargs = dict(self.options["model_kwargs"] or {})
         weights = self.options["weights"]
+        file_cfg = read_pretrained_cfg(weights) if weights else None
+        kwargs = {**(file_cfg or {}).get("model_args", {}), **(self.options["model_kwargs"] or {})}
         from_cache = bool(self.options["pretrained_from_cache"])
         pretrained = bool(self.options["pretrained"])
         sources = [k for k in ("weights", "pretrained", "pretrained_from_cache") if self.options[k]]
@@ -176,6 +181,7 @@ class TimmExtractor(FeatureExtractor):
             model = create_timm_model(name, from_cache, pretrained=pretrained, **kwargs)
         if weights:
             load_backbone_weights(model, weights, name)
+            apply_file_cfg(model, file_cfg)
         elif not (from_cache or pretrained) and name not in _WARNED_UNTRAINED:
             _WARNED_UNTRAINED.add(name)
             warnings.warn(
@@ -189,6 +195,28 @@ class TimmExtractor(FeatureExtractor):
             parameter.requires_grad_(False)
         self._model = model
         return model
+
+    def provenance(self, dataset: str) -> dict[str, Any] | None:
+        """The record's ``pretrained`` block (sha256, resolved cfg, what the weights saw)."""
+        if self._model is None:
+            return None
+        from timm.data import resolve_model_data_config
+
+        hub = bool(self.options["pretrained"] or self.options["pretrained_from_cache"])
+        config = resolve_model_data_config(self._model)
+        resolved = {
+            "mean": list(config["mean"]),
+            "std": list(config["std"]),
+            "interpolation": config.get("interpolation"),
+            "input_size": [3, *self._input_size(self._model)],
+            "model_args": (read_pretrained_cfg(self.options["weights"]) or {}).get("model_args", {})
+            if self.options["weights"]
+            else {},
+            "model_kwargs": dict(self.options["model_kwargs"] or {}),
+        }
+        return weights_provenance(
+            self.options["model"], dataset, self.options["weights"], hub, resolved
+        )
 
     def _input_size(self, model: Any) -> tuple[int, int]:
         size = self.options["image_size"]
