@@ -35,7 +35,6 @@ from zshbench.method import HashingMethod, ImageView, RunContext, TrainData
 
 from . import scales
 from .backbones import weights_supervision
-from .hybrid import provenance as backbone_provenance
 from .engine import (
     Objective,
     Session,
@@ -46,6 +45,7 @@ from .engine import (
     train,
     training_accuracy,
 )
+from .hybrid import provenance as backbone_provenance
 from .images import Normalizer, load_view
 
 
@@ -175,8 +175,8 @@ class DeepHashingMethod(HashingMethod):
                     "method variant with a class-supervised backbone (razh-f).",
                 )
             warnings.append(
-                f"backbone weights {settings.get('backbone') or settings['model']!r} were trained with ImageNet class "
-                "labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
+                f"backbone weights {settings.get('backbone') or settings['model']!r} were "
+                "trained with ImageNet class labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
                 "not a strict zero-shot result"
             )
         if supervision == "unknown":

@@ -83,7 +83,8 @@ def _check_cfg(cfg: dict[str, Any], path: Path) -> None:
         problems.append(f"std must be 3 positive numbers, not {cfg['std']!r}")
     if "interpolation" in cfg and cfg["interpolation"] not in INTERPOLATIONS:
         problems.append(
-            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {cfg['interpolation']!r}"
+            f"interpolation must be one of {', '.join(INTERPOLATIONS)}, "
+            f"not {cfg['interpolation']!r}"
         )
     size = cfg.get("input_size")
     if size is not None and not (

@@ -308,6 +308,7 @@ class RAZHFineTuned(RAZH):
         settings = super().resolve_settings(data)
         if settings["scale"] == "paper" and self.options["model"] is None:
             settings["model"] = self.PAPER_MODEL
-        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0:
+        pretrained = settings.get("weights") or settings.get("pretrained")
+        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0 and not pretrained:
             settings["finetune_epochs"] = self.CPU_FINETUNE_EPOCHS
         return settings
