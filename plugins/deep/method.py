@@ -176,8 +176,8 @@ class DeepHashingMethod(HashingMethod):
                 )
             warnings.append(
                 f"backbone weights {settings.get('backbone') or settings['model']!r} were "
-                "trained with ImageNet class labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
-                "not a strict zero-shot result"
+                "trained with ImageNet class labels; ImageNet's classes overlap unseen classes "
+                "of AWA2 and CUB, so this is not a strict zero-shot result"
             )
         if supervision == "unknown":
             warnings.append(
