@@ -401,3 +401,16 @@ def test_plot_file_names_never_leave_the_plot_folder(tmp_path):
     written = plot_all(results_dir, results_dir / "plots")
     assert written and all(p.parent == results_dir / "plots" for p in written)
     assert [p for p in tmp_path.rglob("*.png") if p.parent != results_dir / "plots"] == []
+
+
+def test_pretraining_that_overlaps_unseen_classes_is_marked(tmp_path):
+    overlapping = {"pretrained": {"sha256": "ab" * 32, "pretraining_overlaps_unseen": True}}
+    clean = {"pretrained": {"sha256": "cd" * 32, "pretraining_overlaps_unseen": False}}
+    for method, config in (("razh-f", overlapping), ("itq", clean), ("lsh", {})):
+        record = replace(_record(method=method), config=config)
+        path = results.record_path(tmp_path, "digits", "random-0-abc", method, 16, 0)
+        results.write_record(path, record)
+    text = render(tmp_path, "markdown")
+    rows = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    assert "razh-f †" in rows and "itq" in rows and "lsh" in rows
+    assert "†: pretrained with class labels that overlap the unseen classes" in text

@@ -40,6 +40,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
                 "chance": record.chance_map,
                 "options": json.dumps(record.options, sort_keys=True, default=str),
                 "fit_s": record.timings.fit_s,
+                "overlaps": _overlaps_unseen(record.config),
                 "path": str(path),
             }
         )
@@ -55,9 +56,20 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "chance",
         "options",
         "fit_s",
+        "overlaps",
         "path",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+OVERLAP_MARK = "†"
+
+
+def _overlaps_unseen(config: dict) -> bool:
+    """Whether a record's pretrained weights (``config.pretrained``, written by a deep method's
+    backbone or a feature extractor) saw class labels that may cover the unseen classes."""
+    block = config.get("pretrained") if isinstance(config, dict) else None
+    return isinstance(block, dict) and block.get("pretraining_overlaps_unseen") is True
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,9 +141,11 @@ def leaderboards(
         seeds = group.groupby("method")["records"].max()
         header = ["method", "seeds", *[f"{b} bits" for b in bits]]
         rows = []
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        marked = set(runs.loc[runs["overlaps"].astype(bool), "method"])
         for method, method_rows in group.groupby("method"):
             by_bits = method_rows.set_index("bits")
-            row = [method, str(seeds[method])]
+            row = [method + (f" {OVERLAP_MARK}" if method in marked else ""), str(seeds[method])]
             for b in bits:
                 if b in by_bits.index:
                     r = by_bits.loc[b]
@@ -153,7 +167,6 @@ def leaderboards(
         if references is not None:
             paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
         title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
-        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
         legend = [
             f"{name}: {options}"
             for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
@@ -169,6 +182,11 @@ def leaderboards(
             title += f" · {paper_note}"
         if any(c[2] < c[4] for c in cells):
             title += " · (n=k): a cell averaging fewer seeds than its row"
+        if marked:
+            title += (
+                f" · {OVERLAP_MARK}: pretrained with class labels that overlap the unseen "
+                "classes (pretraining_overlaps_unseen), not strictly zero-shot"
+            )
         if any(c[5] for c in cells):
             title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
         tables.append((title, header, rows, paper_rows))
