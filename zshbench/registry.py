@@ -125,7 +125,9 @@ class DatasetSpec:
     ``loader`` is the name of a registered layout loader (``"cub"``; see :class:`LoaderSpec`),
     called as ``loader(root, **loader_options)``. ``named_splits`` maps a split name to its
     list of unseen class names (``"standard"`` for the split the data set ships).
-    ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
+    ``paper_family`` names the published data set whose tuned settings (e.g. a paper's loss
+    weights) methods use for this one; left empty, methods may still infer it from ``name``
+    and must say so. ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
     """
 
     name: str
@@ -141,6 +143,9 @@ class DatasetSpec:
     default_root: str | None = None
     embedded: bool = False
     default_split: str = "random-0"
+    # The published data set whose tuned method settings this one follows (e.g. a user's 100-class
+    # CUB subset says "cub" to take the paper's CUB hyperparameters); "" for none.
+    paper_family: str = ""
     named_splits: dict[str, list[str]] = field(default_factory=dict)
     loader_options: dict[str, Any] = field(default_factory=dict)
     download: Any = None

@@ -73,16 +73,16 @@ def _overlaps_unseen(config: dict) -> bool:
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std (ddof=1; 0 for one seed) and seed count per (group, method, bits).
+    """Mean, std (ddof=1) and seed count per (group, method, bits).
 
-    ``mean``/``std``/``n`` are over the seeds with a finite mAP; ``nan`` counts the others.
+    ``mean``/``std``/``n`` are over the seeds with a finite mAP; ``nan`` counts the others. One
+    seed has no spread: its std is NaN (an empty CSV field), never a measured 0.
     """
     keys = ["dataset", "split", "ties", "metric", "method", "bits"]
     grouped = frame.groupby(keys)["map"]
     summary = grouped.agg(
         mean="mean", std="std", n="count", nan=lambda values: int(values.isna().sum())
     ).reset_index()
-    summary["std"] = summary["std"].fillna(0.0)
     summary["nan"] = summary["nan"].astype(int)
     return summary
 
@@ -162,7 +162,7 @@ def leaderboards(
                 else:
                     row.append("")
             rows.append(row)
-        rows.sort(key=lambda row: -max((c[0] for c in row[2:] if c and c[2]), default=0))
+        ordered_by = order_rows(rows, bits)
         paper_rows, paper_note = [], ""
         if references is not None:
             paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
@@ -178,6 +178,7 @@ def leaderboards(
             level = 100 * float(chance[(dataset, split, ties, metric)])
             title += f" · chance level {level:.2f} (every code tied)"
         cells = [c for row in rows for c in row[2:] if c]
+        title += f" · rows by {ordered_by}"
         if paper_note:
             title += f" · {paper_note}"
         if any(c[2] < c[4] for c in cells):
@@ -191,6 +192,22 @@ def leaderboards(
             title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
         tables.append((title, header, rows, paper_rows))
     return tables
+
+
+def order_rows(rows: list[list], bits: list[int]) -> str:
+    """Sort leaderboard rows, best first, by their mean over the code lengths *every* row has,
+    so a method run at one length only is not ranked against another's average over four; with
+    no length shared by all, by each row's own mean. Returns how, for the table's title."""
+    shared = [i for i in range(len(bits)) if all(row[2 + i] and row[2 + i][2] for row in rows)]
+
+    def score(row: list) -> float:
+        cells = [row[2 + i] for i in shared] if shared else [c for c in row[2:] if c and c[2]]
+        return sum(c[0] for c in cells) / len(cells) if cells else float("-inf")
+
+    rows.sort(key=lambda row: -score(row))
+    if shared:
+        return "mean over " + ", ".join(str(bits[i]) for i in shared) + " bits"
+    return "each row's mean over its own code lengths (no length shared by every row)"
 
 
 def render(

@@ -434,6 +434,7 @@ class SplitViews:
             binary_class_attributes=seen_rows(imageset.binary_class_attributes),
             validation=validation,
             dataset=imageset.name,
+            paper_family=imageset.paper_family,
         )
 
     def query_view(self) -> ImageView:

@@ -73,6 +73,11 @@ class DeepHashingMethod(HashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {**scales.ENGINE_OPTIONS}
 
+    @property
+    def display_name(self) -> str:
+        """The method as logs and progress lines name it (a variant may add what it varies)."""
+        return self.method_name
+
     def __init__(self, bits: int, **options: Any):
         super().__init__(bits, **options)
         self.check_options()
@@ -200,7 +205,7 @@ class DeepHashingMethod(HashingMethod):
         }
         warnings = self._check_supervision(settings)
         for warning in warnings:
-            context.progress.log(f"warning: {self.method_name}: {warning}")
+            context.progress.log(f"warning: {self.display_name}: {warning}")
         self.prepare(settings, data, context)
         fit = FitInputs(
             settings,
@@ -231,7 +236,7 @@ class DeepHashingMethod(HashingMethod):
         selection, validation = fit.settings["selection"], fit.data.validation
         if selection != "none" and (validation is None or len(validation.query) == 0):
             fit.context.progress.log(
-                f"{self.method_name}: no seen-class validation split; training a fixed "
+                f"{self.display_name}: no seen-class validation split; training a fixed "
                 f"{fit.train_settings.epochs} epochs on all seen classes"
             )
             return "none"
@@ -276,7 +281,7 @@ class DeepHashingMethod(HashingMethod):
         session.classifier_trained = objective.classifier_trained
         result = train(
             objective, images, labels, self.normalizer_, run, fit.context,
-            validate=validate, label=label, method=self.method_name,
+            validate=validate, label=label, method=self.display_name,
         )  # fmt: skip
         fit.seconds["training_s"] += result.training_seconds
         fit.seconds["validation_s"] += result.validation_seconds
@@ -285,7 +290,7 @@ class DeepHashingMethod(HashingMethod):
     def _log_outcome(self, chosen: TrainResult, accuracy: float, context: RunContext) -> None:
         """One line: the epoch chosen on validation (if any) and the training accuracy."""
         context.progress.log(
-            f"{self.method_name} {self.bits} bits: "
+            f"{self.display_name} {self.bits} bits: "
             + (
                 f"epoch {chosen.best_epoch} chosen on seen-class validation "
                 f"(mAP {chosen.best_validation_map:.4f}), "

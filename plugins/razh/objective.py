@@ -15,6 +15,7 @@ from plugins.deep.engine import Batch, Objective
 from .losses import (
     classification_loss,
     hash_alignment_loss,
+    hash_loss_batch_scale,
     pairwise_hash_loss,
     reconstruction_loss,
     total_loss,
@@ -44,13 +45,16 @@ def razh_loss_parts(
     alpha: float,
     beta: float,
     losses: frozenset[str],
+    hash_loss_batch: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every term of Eq. 16 for one batch, and their weighted sum under ``"loss"``."""
+    """Every term of Eq. 16 for one batch, and their weighted sum under ``"loss"``; L_h on the
+    scale of a ``hash_loss_batch``-image batch (None: the batch's own, Eq. 17 as written)."""
     out = net(images, labels, generator, reconstruct="rec" in losses)
     similar = labels[:, None] == labels[None, :]
     parts = {
         "cls": classification_loss(out.logits, labels),
-        "h": pairwise_hash_loss(out.h, similar),
+        "h": pairwise_hash_loss(out.h, similar)
+        * hash_loss_batch_scale(len(labels), hash_loss_batch),
     }
     if out.reconstruction is not None:
         parts["r"] = reconstruction_loss(out.reconstruction, out.target, out.masked)
@@ -72,8 +76,16 @@ class RAZHObjective(Objective):
     """Eq. 16 on a batch (``losses`` selects Table IV's subsets; the reconstruction warm-up is
     ``losses={"rec"}`` with α = 0, β = 1)."""
 
-    def __init__(self, network: RAZHNet, alpha: float, beta: float, losses: frozenset[str]):
+    def __init__(
+        self,
+        network: RAZHNet,
+        alpha: float,
+        beta: float,
+        losses: frozenset[str],
+        hash_loss_batch: int | None = None,
+    ):
         super().__init__(network)
+        self.hash_loss_batch = hash_loss_batch
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.losses = losses
@@ -82,5 +94,5 @@ class RAZHObjective(Objective):
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         return razh_loss_parts(
             self.network, batch.images, batch.labels, batch.generator, self.alpha, self.beta,
-            self.losses,
+            self.losses, self.hash_loss_batch,
         )  # fmt: skip

@@ -283,6 +283,7 @@ def load_dataset(
             "Is the data root pointing at the right data set? " + _describe_source(spec),
         )
     image_set.name = spec.name
+    image_set.paper_family = spec.paper_family
     return image_set
 
 
