@@ -190,3 +190,32 @@ def test_shared_mobilenetv2_through_both_paths():
     settings = _settings(MOBILENET, backbone="mobilenetv2_100", model_args={"pad_type": "same"})
     encoder, mean, std = build_backbone(settings)
     assert (mean, std) == ((0.5,) * 3, (0.5,) * 3) and encoder.patch_embed.num_patches == 16
+
+
+def test_pretrained_features_are_reused_only_for_the_same_pixels(cnn_file, monkeypatch):
+    from plugins.features import image_extractors
+    from zshbench.datasets.base import ArrayImageSource
+    from zshbench.method import ImageView
+
+    calls = []
+    original = TimmExtractor._transform
+
+    def counted(self, images, context):
+        calls.append(len(images))
+        return original(self, images, context)
+
+    monkeypatch.setattr(TimmExtractor, "_transform", counted)
+    monkeypatch.setattr(image_extractors, "_FEATURE_MEMO", {})
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
+    view = ImageView(ArrayImageSource(pixels), np.arange(3))
+    options = {"model": "test_efficientnet", "weights": str(cnn_file), "image_size": 8}
+    first = TimmExtractor(**options).transform(view, RunContext())
+    again = TimmExtractor(**options).transform(view, RunContext(seed=5))
+    np.testing.assert_array_equal(first, again)
+    other = pixels.copy()
+    other[0, 0, 0, 0] ^= 1
+    TimmExtractor(**options).transform(
+        ImageView(ArrayImageSource(other), np.arange(3)), RunContext()
+    )
+    assert calls == [3, 3]  # the second call was served, the changed pixel was not
