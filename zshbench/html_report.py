@@ -25,11 +25,12 @@ from .errors import ZshbenchError
 from .html_assets import PAGE_SCRIPT, PAGE_STYLE
 from .html_svg import curve_svg, map_vs_bits_svg
 from .record import Record
+from .report import overlaps_unseen
 from .results import iter_records
 
 #: The record field (added by the protocol work) that says a backbone's pretraining data
 #: overlaps the unseen classes; older records lack it, and then no mark is shown.
-OVERLAP_FIELD = "pretraining_overlaps_unseen"
+OVERLAP_FIELD = "pretrainingoverlaps_unseen"
 
 
 def esc(value: Any) -> str:
@@ -128,7 +129,7 @@ def _held(path: Path, record: Record) -> tuple:
         seed=record.seed,
         value=record.map_value,
         details=_details(path, record),
-        overlap=bool(getattr(record, OVERLAP_FIELD, False)),
+        overlap=bool(getattr(record, OVERLAP_FIELD, False)) or overlaps_unseen(record.config),
     )
     curves = {name: _curve_points(record.curves.get(name), name) for name in ("pr_curve", "p_at_n")}
     return key, record.run_name, record.bits, record.chance_map, seed, curves

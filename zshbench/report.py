@@ -43,6 +43,7 @@ def _row(path: Path, record: Record) -> tuple:
         record.chance_map,
         json.dumps(record.options, sort_keys=True, default=str),
         record.timings.fit_s,
+        overlaps_unseen(record.config),
         str(path),
     )
 
@@ -65,9 +66,20 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
         "chance",
         "options",
         "fit_s",
+        "overlaps",
         "path",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+OVERLAP_MARK = "†"
+
+
+def overlaps_unseen(config: dict) -> bool:
+    """Whether a record's pretrained weights (``config.pretrained``, written by a deep method's
+    backbone or a feature extractor) saw class labels that may cover the unseen classes."""
+    block = config.get("pretrained") if isinstance(config, dict) else None
+    return isinstance(block, dict) and block.get("pretrainingoverlaps_unseen") is True
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -145,9 +157,11 @@ def leaderboards(
         seeds = group.groupby("method")["records"].max()
         header = ["method", "seeds", *[f"{b} bits" for b in bits]]
         rows = []
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        marked = set(runs.loc[runs["overlaps"].astype(bool), "method"])
         for method, method_rows in group.groupby("method"):
             by_bits = method_rows.set_index("bits")
-            row = [method, str(seeds[method])]
+            row = [method + (f" {OVERLAP_MARK}" if method in marked else ""), str(seeds[method])]
             for b in bits:
                 if b in by_bits.index:
                     r = by_bits.loc[b]
@@ -187,6 +201,11 @@ def leaderboards(
             title += f" · {paper_note}"
         if any(c[2] < c[4] for c in cells):
             title += " · (n=k): a cell averaging fewer seeds than its row"
+        if marked:
+            title += (
+                f" · {OVERLAP_MARK}: pretrained with class labels that overlap the unseen "
+                "classes (pretrainingoverlaps_unseen), not strictly zero-shot"
+            )
         if any(c[5] for c in cells):
             title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
         tables.append((title, header, rows, paper_rows))
