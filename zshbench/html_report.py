@@ -30,7 +30,7 @@ from .results import iter_records
 
 #: The record field (added by the protocol work) that says a backbone's pretraining data
 #: overlaps the unseen classes; older records lack it, and then no mark is shown.
-OVERLAP_FIELD = "pretrainingoverlaps_unseen"
+OVERLAP_FIELD = "pretraining_overlaps_unseen"
 
 
 def esc(value: Any) -> str:

@@ -79,7 +79,7 @@ def overlaps_unseen(config: dict) -> bool:
     """Whether a record's pretrained weights (``config.pretrained``, written by a deep method's
     backbone or a feature extractor) saw class labels that may cover the unseen classes."""
     block = config.get("pretrained") if isinstance(config, dict) else None
-    return isinstance(block, dict) and block.get("pretrainingoverlaps_unseen") is True
+    return isinstance(block, dict) and block.get("pretraining_overlaps_unseen") is True
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -204,7 +204,7 @@ def leaderboards(
         if marked:
             title += (
                 f" · {OVERLAP_MARK}: pretrained with class labels that overlap the unseen "
-                "classes (pretrainingoverlaps_unseen), not strictly zero-shot"
+                "classes (pretraining_overlaps_unseen), not strictly zero-shot"
             )
         if any(c[5] for c in cells):
             title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
