@@ -239,11 +239,15 @@ def test_pretrain_writes_weights_the_cpu_scale_encoder_loads(tmp_path, layout):
         trainer.pretrain(request(tmp_path), Progress())
 
 
-def test_supervised_objective_is_marked_class_supervised(tmp_path):
+def test_supervised_objective_is_marked_class_supervised_and_images_per_class_caps(tmp_path):
     write_folder(tmp_path / "data")
-    trainer.pretrain(request(tmp_path, objective="supervised", epochs=1, probe=False), Progress())
+    options = {**TINY, "images_per_class": 4}
+    given = {"objective": "supervised", "epochs": 1, "probe": False, "options": options}
+    trainer.pretrain(request(tmp_path, **given), Progress())
     cfg = json.loads((tmp_path / "out" / "w.pretrained_cfg.json").read_text())
     assert cfg["supervision"] == "class-supervised"
+    record = json.loads((tmp_path / "out" / "w.provenance.json").read_text())
+    assert record["train_images"] == 8  # 4 of each of the 2 listed classes
 
 
 def test_interrupted_pretrain_resumes_to_the_uninterrupted_state(tmp_path, monkeypatch):
@@ -293,7 +297,7 @@ def test_razh_at_cpu_scale_trains_from_pretrained_weights(tmp_path):
         options={**RAZH_TINY, "weights": str(weights)},
     ))  # fmt: skip
     record = json.loads(paths[0].read_text())
-    assert record["method"]["config"]["resolved"]["weights"] == str(weights)
+    assert record["config"]["weights"] == str(weights)
     bad = tmp_path / "out" / "bad.safetensors"
     from safetensors.torch import save_file
 

@@ -93,15 +93,18 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in where.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def train_files(data: Path, classes: list[str]) -> list[tuple[Path, int]]:
-    """(file, class index) of every training image of ``classes``, in a fixed order."""
+def train_files(
+    data: Path, classes: list[str], per_class: int | None = None
+) -> list[tuple[Path, int]]:
+    """(file, class index) of the training images of ``classes`` (the first ``per_class`` of
+    each in name order, or all), in a fixed order."""
     train = _train_folder(data)
     files: list[tuple[Path, int]] = []
     for index, name in enumerate(classes):
         found = _images_in(train / name)
         if not found:
             raise ZshbenchError(f"class folder {train / name} holds no images", LAYOUT)
-        files += [(path, index) for path in found]
+        files += [(path, index) for path in found[:per_class]]
     return files
 
 
