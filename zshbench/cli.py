@@ -1,4 +1,5 @@
-"""The ``zshbench`` command line: run, report, plot, schema, eval, split, download, list, info.
+"""The ``zshbench`` command line: run, report, plot, schema, eval, split, download, list, info,
+pretrain.
 
 Heavy imports (torch, models) happen inside the commands that need them, so ``zshbench list``
 and ``zshbench --help`` stay fast. Every user-facing error is one line with what to do.
@@ -24,16 +25,9 @@ TIE_POLICIES = ("expected", "random", "index")
 
 def _parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON when they parse as JSON, else strings."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ZshbenchError(f"bad {flag} {pair!r}", f"Write {flag} key=value.")
-        try:
-            options[key.replace("-", "_")] = json.loads(value)
-        except ValueError:
-            options[key.replace("-", "_")] = value
-    return options
+    from .options import parse_pairs
+
+    return parse_pairs(pairs, flag)
 
 
 def _check_protocol(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -645,6 +639,16 @@ def _echo_options(defaults: dict[str, Any]) -> None:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line each, like errors (no source line, no file position)."""
     click.echo(f"zshbench: warning: {printable(message)}", err=True)
+
+
+def _add_commands() -> None:
+    """Commands kept in their own modules (each a thin front of a plugin)."""
+    from .pretraining import pretrain_command
+
+    cli.add_command(pretrain_command)
+
+
+_add_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -272,6 +272,21 @@ def check_options(
     }
 
 
+def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``key=value`` command-line pairs (``-o``): values are JSON when they parse as JSON, else
+    strings; dashes in keys become underscores."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ZshbenchError(f"bad {flag} {pair!r}", f"Write {flag} key=value.")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
 # Earlier name of check_options, kept so code written against it keeps working.
 merge_options = check_options
 

@@ -174,6 +174,19 @@ class StudySpec:
 
 
 @dataclass(frozen=True)
+class PretrainerSpec:
+    """A backbone pre-training (``zshbench pretrain --pretrainer NAME``): ``target`` is a function
+    ``(PretrainRequest, Progress) -> dict`` that trains and writes the weights files."""
+
+    name: str
+    target: Any
+    summary: str = ""
+
+    def load(self) -> Any:
+        return resolve_target(self.target)
+
+
+@dataclass(frozen=True)
 class ReferenceFiguresSpec:
     """Published figures for data sets, shown beside measured ones (``zshbench report --paper``).
 
