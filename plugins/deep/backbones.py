@@ -165,7 +165,12 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
 
 
 def _adapt_vit(state: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model."""
+    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model.
+
+    A conv-stem ViT (``zshbench pretrain``'s) has no single patch projection to resample: its
+    file must match the model as it is, and the strict key and shape check says when not."""
     from timm.models.vision_transformer import checkpoint_filter_fn
 
+    if isinstance(getattr(model, "patch_embed", None), ConvStem):
+        return state
     return checkpoint_filter_fn(state, model)
