@@ -17,6 +17,7 @@ import io
 import json
 import platform
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -528,6 +529,8 @@ def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
         return
     record = _measure(setup, cell, method, context, (started, fitted))
     write_record(path, record)
+    if context.checkpoint_dir is not None:  # a resumable fit's checkpoints are done with
+        shutil.rmtree(context.checkpoint_dir, ignore_errors=True)
     setup.progress.log(
         f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
         f"  ({record.timings.fit_s:.1f} s training)"
