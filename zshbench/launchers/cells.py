@@ -80,7 +80,9 @@ def sweep_cells(request: RunRequest, progress: Any = None) -> list[Cell]:
                     request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
                     request.ties, request.topk,
                 )  # fmt: skip
-                cells.append(Cell(method, run_name, split.dataset, split.split_id, bits, seed, path))
+                cells.append(
+                    Cell(method, run_name, split.dataset, split.split_id, bits, seed, path)
+                )
     return cells
 
 

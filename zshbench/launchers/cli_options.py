@@ -25,7 +25,7 @@ _FLAGS: list[Callable] = [
     click.option("--jobs", "-j", type=int, default=1, show_default=True,
                  help="--launcher local: cells at once (a GPU each, or a share of the CPU)."),
     click.option("--no-wait", is_flag=True, help="--launcher slurm: submit and return at once."),
-    click.option("--dry-run", is_flag=True, help="List the cells that would be trained; train none."),
+    click.option("--dry-run", is_flag=True, help="List the cells that would train; train none."),
     click.option("--slurm-partition", default=None, help="SLURM partition."),
     click.option("--slurm-time", default=None, help="Time limit per cell: minutes or HH:MM:SS."),
     click.option("--slurm-gpus-per-task", type=int, default=0, show_default=True,
@@ -106,8 +106,14 @@ def run_launched(request: Any, flags: dict[str, Any], progress: Any) -> None:
 
 
 @click.command()
-@click.option("--results", "results_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of the records.")
+@click.option(
+    "--results",
+    "results_dir",
+    default="results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the records.",
+)
 @click.option("--method", "-m", "methods", multiple=True, help="Only these methods (or runs).")
 @click.option("--dataset", "-d", "datasets", multiple=True, help="Only these data sets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the cells and totals as JSON.")
@@ -127,7 +133,9 @@ def status(results_dir: Path, methods: tuple[str, ...], datasets: tuple[str, ...
 
     table = Table("data set", "run", "bits", "seed", "state", "log / error")
     for row in rows:
-        detail = row["error"] or row["log"] or ""
+        detail = " ".join(
+            part for part in (row["error"], row["log"] and f"(log: {row['log']})") if part
+        )
         table.add_row(
             escape(row["dataset"]), escape(row["run_name"]), str(row["bits"]), str(row["seed"]),
             row["state"], escape(str(detail)),

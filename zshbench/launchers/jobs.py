@@ -34,8 +34,8 @@ class CellJob(submitit.helpers.Checkpointable):
 
     def __call__(self, cell: Cell, request: RunRequest, placement: Placement) -> str:
         _place(placement)
-        from ..runner import run
         from ..results import record_is_done
+        from ..runner import run
 
         try:
             run(cell.request(request))
@@ -48,6 +48,8 @@ class CellJob(submitit.helpers.Checkpointable):
             raise
         if not record_is_done(cell.path):  # another process held the cell's lock
             raise RuntimeError(f"{cell.label}: another process is running it; no record here")
+        if _is_rank0():
+            cell.note_path.unlink(missing_ok=True)  # the record says it all now
         return str(cell.path)
 
 

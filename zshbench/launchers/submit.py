@@ -27,16 +27,8 @@ from .jobs import CellJob, Placement
 from .status import write_manifest
 
 LAUNCHERS = ("local", "slurm", "debug")
-
-#: ``--slurm-...`` flags and the submitit parameter each sets.
-SLURM_FLAGS = {
-    "partition": "partition",
-    "time": "time",
-    "cpus_per_task": "cpus_per_task",
-    "mem": "mem",
-    "array_parallelism": "array_parallelism",
-}
-
+#: A cell's time limit when --slurm-time is not given (submitit's own default is 5 minutes).
+DEFAULT_SLURM_MINUTES = 24 * 60
 
 @dataclass
 class LaunchOptions:
@@ -149,7 +141,7 @@ def launch(
         echo(f"{len(jobs)} job(s) submitted; logs under {folder}")
         if not options.wait:
             return cells
-        failed = _follow(list(zip(todo, jobs)), options, progress)
+        failed = _follow(list(zip(todo, jobs, strict=True)), options, progress)
     _report_failures(failed, len(todo), echo)
     return cells
 
@@ -190,7 +182,10 @@ def make_executor(options: LaunchOptions, folder: Path) -> Any:
         executor.update_parameters(timeout_min=int(options.slurm.get("time", 7 * 24 * 60)))
         return executor
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=10)
-    parameters = {"job_name": "zshbench", "signal_delay_s": 120, **options.slurm}
+    parameters = {
+        "job_name": "zshbench", "signal_delay_s": 120, "time": DEFAULT_SLURM_MINUTES,
+        **options.slurm,
+    }  # fmt: skip
     gpus = options.gpus_per_task
     if gpus:  # a cell on several GPUs is a DDP job: one task per GPU
         parameters.update(gpus_per_node=gpus, ntasks_per_node=gpus)
@@ -204,7 +199,7 @@ def _submit(cells: list[Cell], request: RunRequest, options: LaunchOptions, fold
     placement = Placement(distributed=options.gpus_per_task > 1)
     with executor.batch():
         jobs = [executor.submit(CellJob(), cell, request, placement) for cell in cells]
-    for cell, job in zip(cells, jobs):
+    for cell, job in zip(cells, jobs, strict=True):
         write_note(cell, state="submitted", job_id=str(job.job_id), log=str(job.paths.stderr))
     return jobs
 
@@ -224,12 +219,12 @@ def _run_local(
             write_note(cell, state="submitted", job_id=str(job.job_id), log=str(job.paths.stderr))
             running.append((cell, job, placement))
         time.sleep(0.2 if options.launcher == "debug" else min(options.poll_seconds, 0.5))
-        for entry in [e for e in running if e[1].done()]:
+        for entry in [e for e in running if _job_done(e[1], None)]:
             running.remove(entry)
             slots.append(entry[2])
-            finished.append((entry[0], entry[1]))
+            finished.append((entry[0], entry[1], _failed(entry[0])))
         _show(progress, finished, running, len(cells))
-    return [(cell, job) for cell, job in finished if _failed(job)]
+    return [(cell, job) for cell, job, failed in finished if failed]
 
 
 def _placements(jobs: int, device: str) -> list[Placement]:
@@ -252,25 +247,40 @@ def _visible_gpus() -> list[int]:
     return list(range(torch.cuda.device_count()))
 
 
-def _failed(job: Any) -> bool:
-    return job.exception() is not None
+def _job_done(job: Any, queued: set[str] | None) -> bool:
+    """True once a job has ended. SLURM jobs are followed through ``squeue`` and the result file
+    submitit's job writes at its end, so no accounting database (``sacct``) is needed."""
+    if queued is None:  # a local or debug job
+        try:
+            return bool(job.done())
+        except Exception:  # noqa: BLE001 - the debug executor raises the cell's error here
+            return True
+    return job.paths.result_pickle.exists() or str(job.job_id) not in queued
+
+
+def _failed(cell: Cell) -> bool:
+    """A cell failed when its job ended without its record."""
+    return not record_is_done(cell.path)
 
 
 def _follow(jobs: list[tuple[Cell, Any]], options: LaunchOptions, progress: Any) -> list:
     """Wait for submitted jobs, showing done/running/failed; the failed ones."""
+    from .status import queued_jobs
+
     pending, finished = list(jobs), []
     while pending:
-        for entry in [e for e in pending if e[1].done()]:
+        queued = queued_jobs() if options.launcher == "slurm" else None
+        for entry in [e for e in pending if _job_done(e[1], queued)]:
             pending.remove(entry)
-            finished.append(entry)
+            finished.append((*entry, _failed(entry[0])))
         _show(progress, finished, pending, len(jobs))
         if pending:
             time.sleep(options.poll_seconds)
-    return [(cell, job) for cell, job in finished if _failed(job)]
+    return [(cell, job) for cell, job, failed in finished if failed]
 
 
 def _show(progress: Any, finished: list, running: list, total: int) -> None:
-    failed = sum(1 for _, job in finished if _failed(job))
+    failed = sum(1 for *_, failed in finished if failed)
     progress.status(
         f"cells: {len(finished) - failed} done, {len(running)} running, {failed} failed, "
         f"{total - len(finished) - len(running)} waiting (of {total})"
@@ -278,10 +288,12 @@ def _show(progress: Any, finished: list, running: list, total: int) -> None:
 
 
 def _report_failures(failed: list[tuple[Cell, Any]], total: int, echo: Callable) -> None:
+    from .cells import read_note
+
     for cell, job in failed:
-        error = str(job.exception()).strip().splitlines()
-        last = next((line for line in reversed(error) if line.strip()), "")
-        echo(f"failed: {cell.label}: {last[:300]}  (log: {job.paths.stderr})")
+        note = read_note(cell)
+        reason = note.get("error") or "the job ended without its record (killed?)"
+        echo(f"failed: {cell.label}: {str(reason)[:300]}  (log: {job.paths.stderr})")
     if failed:
         raise ZshbenchError(
             f"{len(failed)} of {total} cell(s) failed",
