@@ -68,7 +68,7 @@ def test_the_debug_executor_runs_every_cell_and_a_rerun_submits_none(tmp_path):
     lines.clear()
     submit.launch(_request(tmp_path), options, Quiet(), _echo(lines))
     assert lines == ["2 of 2 cell(s) done already; submitting 0"]
-    assert (list(tmp_path.glob(".jobs/*/cells.json")))
+    assert list(tmp_path.glob(".jobs/*/cells.json"))
 
 
 @pytest.mark.slow

@@ -116,14 +116,28 @@ def has_checkpoint(cell: Cell) -> bool:
     return False
 
 
-def cell_state(cell: Cell, active_jobs: set[str] = frozenset()) -> str:
-    """One of :data:`STATES`; ``active_jobs``: ids of jobs the scheduler has queued or running."""
+def _ended_without_record(note: dict[str, Any], active_jobs: set[str]) -> bool:
+    """A submitted job that is gone (SLURM: not in the queue; local: its process is dead)
+    without a record: killed (out of memory, node lost) before it could note why."""
+    if note.get("state") != "submitted" or not note.get("job_id"):
+        return False
+    if note.get("launcher") == "slurm":
+        return active_jobs is not None and str(note["job_id"]) not in active_jobs
+    if note.get("launcher") == "local" and str(note["job_id"]).isdigit():
+        return not os.path.exists(f"/proc/{note['job_id']}")
+    return False
+
+
+def cell_state(cell: Cell, active_jobs: set[str] | None = None) -> str:
+    """One of :data:`STATES`; ``active_jobs``: ids of the SLURM jobs queued or running (None:
+    not known, e.g. no ``squeue`` here)."""
     if os.path.lexists(cell.path) and read_record(cell.path)[0] is not None:
         return "done"
     note = read_note(cell)
-    if lock_is_held(cell) or (note.get("job_id") and str(note["job_id"]) in active_jobs):
+    queued = active_jobs or set()
+    if lock_is_held(cell) or (note.get("job_id") and str(note["job_id"]) in queued):
         return "running"
-    if note.get("state") == "failed":
+    if note.get("state") == "failed" or _ended_without_record(note, active_jobs):
         return "failed"
     if has_checkpoint(cell):
         return "resumable"

@@ -79,16 +79,18 @@ def _record_name(name: str) -> str | None:
     return None if name.startswith(".") else name
 
 
-def queued_jobs() -> set[str]:
-    """Ids of this user's SLURM jobs that are queued or running (array tasks expanded)."""
+def queued_jobs() -> set[str] | None:
+    """Ids of the SLURM jobs queued or running (array tasks expanded); None if not known."""
     if shutil.which("squeue") is None:
-        return set()
+        return None
     try:
         out = subprocess.run(
             ["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=30
         )
     except (OSError, subprocess.SubprocessError):
-        return set()
+        return None
+    if out.returncode != 0:
+        return None
     return {line.strip() for line in out.stdout.splitlines() if line.strip()}
 
 

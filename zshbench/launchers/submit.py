@@ -30,6 +30,7 @@ LAUNCHERS = ("local", "slurm", "debug")
 #: A cell's time limit when --slurm-time is not given (submitit's own default is 5 minutes).
 DEFAULT_SLURM_MINUTES = 24 * 60
 
+
 @dataclass
 class LaunchOptions:
     """How ``run`` sends its cells out (``--launcher``, ``--jobs``, ``--slurm-*``)."""
@@ -200,7 +201,13 @@ def _submit(cells: list[Cell], request: RunRequest, options: LaunchOptions, fold
     with executor.batch():
         jobs = [executor.submit(CellJob(), cell, request, placement) for cell in cells]
     for cell, job in zip(cells, jobs, strict=True):
-        write_note(cell, state="submitted", job_id=str(job.job_id), log=str(job.paths.stderr))
+        write_note(
+            cell,
+            state="submitted",
+            job_id=str(job.job_id),
+            log=str(job.paths.stderr),
+            launcher=options.launcher,
+        )
     return jobs
 
 
@@ -216,7 +223,13 @@ def _run_local(
         while waiting and slots:
             cell, placement = waiting.pop(0), slots.pop(0)
             job = executor.submit(CellJob(), cell, request, placement)
-            write_note(cell, state="submitted", job_id=str(job.job_id), log=str(job.paths.stderr))
+            write_note(
+                cell,
+                state="submitted",
+                job_id=str(job.job_id),
+                log=str(job.paths.stderr),
+                launcher=options.launcher,
+            )
             running.append((cell, job, placement))
         time.sleep(0.2 if options.launcher == "debug" else min(options.poll_seconds, 0.5))
         for entry in [e for e in running if _job_done(e[1], None)]:
@@ -247,15 +260,17 @@ def _visible_gpus() -> list[int]:
     return list(range(torch.cuda.device_count()))
 
 
-def _job_done(job: Any, queued: set[str] | None) -> bool:
-    """True once a job has ended. SLURM jobs are followed through ``squeue`` and the result file
-    submitit's job writes at its end, so no accounting database (``sacct``) is needed."""
-    if queued is None:  # a local or debug job
-        try:
-            return bool(job.done())
-        except Exception:  # noqa: BLE001 - the debug executor raises the cell's error here
-            return True
-    return job.paths.result_pickle.exists() or str(job.job_id) not in queued
+def _job_done(job: Any, queued: set[str] | None, slurm: bool = False) -> bool:
+    """True once a job has ended. SLURM jobs are followed through ``squeue`` (``queued``; None
+    when it did not answer) and the result file submitit's job writes at its end, so no
+    accounting database (``sacct``) is needed."""
+    if slurm:
+        ended = queued is not None and str(job.job_id) not in queued
+        return job.paths.result_pickle.exists() or ended
+    try:
+        return bool(job.done())
+    except Exception:  # noqa: BLE001 - the debug executor raises the cell's error here
+        return True
 
 
 def _failed(cell: Cell) -> bool:
@@ -269,8 +284,9 @@ def _follow(jobs: list[tuple[Cell, Any]], options: LaunchOptions, progress: Any)
 
     pending, finished = list(jobs), []
     while pending:
-        queued = queued_jobs() if options.launcher == "slurm" else None
-        for entry in [e for e in pending if _job_done(e[1], queued)]:
+        slurm = options.launcher == "slurm"
+        queued = queued_jobs() if slurm else None
+        for entry in [e for e in pending if _job_done(e[1], queued, slurm)]:
             pending.remove(entry)
             finished.append((*entry, _failed(entry[0])))
         _show(progress, finished, pending, len(jobs))
