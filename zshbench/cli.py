@@ -17,6 +17,7 @@ import click
 
 from . import __version__
 from .errors import ZshbenchError, os_error_line
+from .launchers.cli_options import launcher_options, run_launched, status, wants_launcher
 from .safetext import printable
 
 KINDS = ("methods", "datasets", "loaders", "encoders", "extractors", "studies")
@@ -130,6 +131,7 @@ def cli() -> None:
     is_flag=True,
     help="Download the data set first if it is missing (as 'zshbench download').",
 )
+@launcher_options
 def run(
     method,
     dataset,
@@ -150,6 +152,7 @@ def run(
     ties,
     save_codes,
     download_missing,
+    **launch,
 ) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .distributed import world_from_env
@@ -180,6 +183,9 @@ def run(
         from .download.command import ensure_dataset
 
         ensure_dataset(dataset, data_root, request.data_options)
+    if wants_launcher(launch):  # cells as separate jobs (zshbench/launchers)
+        with RichProgress() as progress:
+            return run_launched(request, launch, progress)
     with RichProgress() as progress:
         paths = run_methods(request, progress)
     if not world_from_env().is_main:
@@ -634,6 +640,9 @@ def _echo_options(defaults: dict[str, Any]) -> None:
 
     for key, kind, default, help_text in describe_options(defaults):
         click.echo(f"    {key} = {default}  ({kind}){f'  {help_text}' if help_text else ''}")
+
+
+cli.add_command(status)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

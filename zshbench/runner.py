@@ -17,6 +17,7 @@ import io
 import json
 import platform
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -558,6 +559,8 @@ def _run_cell(setup: _Run, cell: _Cell) -> None:
         return
     record = _measure(setup, cell, method, context, (started, fitted))
     write_record(path, record, before_replace=cell.log.commit if cell.log else None)
+    if context.checkpoint_dir is not None:  # a resumable fit's checkpoints are done with
+        shutil.rmtree(context.checkpoint_dir, ignore_errors=True)
     setup.progress.log(
         f"{setup.run_name} {cell.label}: {record.map_key} = {100 * record.map_value:.2f} %"
         f"  ({record.timings.fit_s:.1f} s training)"

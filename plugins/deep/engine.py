@@ -35,6 +35,7 @@ from torch import nn
 from zshbench.errors import TrainingError
 from zshbench.method import ImageView, RunContext
 
+from .checkpoint import EpochCheckpoint
 from .images import Normalizer, build_augmentation, load_view, view_batches
 from .loader import InputPipeline
 from .selection import EpochSelector
@@ -256,13 +257,18 @@ def train(
         classifier_trained=objective.classifier_trained,
     )  # fmt: skip
     loop = TrainingLoop(objective, session, label, method)
-    for epoch in range(1, loop.plan.last_epoch + 1):
+    saver = EpochCheckpoint.of(loop)  # resumes a killed fit from its last epoch
+    first, finished = saver.resume(loop) if saver else (1, False)
+    for epoch in range(first, 0 if finished else loop.plan.last_epoch + 1):
         stats = loop.run_epoch(epoch)
         if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             loop.validate_epoch(stats, validate)
         loop.result.history.append(stats)
         context.progress.status(describe_epoch(label, stats, loop.shown_epochs(epoch)))
-        if loop.fits_its_classes(stats) or loop.out_of_patience(epoch):
+        stop = loop.fits_its_classes(stats) or loop.out_of_patience(epoch)
+        if saver:
+            saver.save(loop, epoch, finished=stop or epoch == loop.plan.last_epoch)
+        if stop:
             break
     return loop.finish(validated=validate is not None)
 
