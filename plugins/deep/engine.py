@@ -333,6 +333,8 @@ class TrainingLoop:
     its steps: an epoch, one optimisation step, a validation, the stopping rules, the end.
     ``session`` holds the training set, its normaliser, the settings and the run's context."""
 
+    stats_type = EpochStats  # what a checkpoint restores the history as
+
     def __init__(self, objective: Objective, session: Session, label: str, method: str):
         self.objective, self.session, self.label, self.method = objective, session, label, method
         self.settings, self.context = session.settings, session.context
