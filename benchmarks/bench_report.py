@@ -75,8 +75,7 @@ from zshbench.results import iter_records
 record_module._type_hints = typing.get_type_hints  # as before: every annotation read per call
 held = list(iter_records(Path(sys.argv[1])))  # every record, curves included, until the end
 rows = [report._row(path, record) for path, record in held]
-frame = pd.DataFrame(rows, columns=["dataset", "split", "method", "bits", "seed", "ties",
-                                    "metric", "map", "chance", "options", "fit_s", "path"])
+frame = pd.DataFrame(rows, columns=list(report.FRAME_COLUMNS))
 report.records_frame = lambda _root: frame
 print(report.render(Path(sys.argv[1]), "markdown"), end="")
 """,

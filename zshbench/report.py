@@ -27,6 +27,26 @@ from .safetext import plain, printable
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
 
+#: The columns of :func:`records_frame`, in the order :func:`_row` gives them.
+FRAME_COLUMNS = (
+    "dataset",
+    "split",
+    "split_name",
+    "protocol",
+    "method",
+    "bits",
+    "seed",
+    "ties",
+    "metric",
+    "map",
+    "chance",
+    "options",
+    "fit_s",
+    "overlaps",
+    "path",
+)
+
+
 def _row(path: Path, record: Record) -> tuple:
     """What a leaderboard needs of one record (held instead of the record and its curves)."""
     return (
@@ -52,24 +72,7 @@ def records_frame(results_dir: Path) -> pd.DataFrame:
     """One row per record: data set, split, run, bits, seed, tie policy, K and mAP (read as a
     stream: only these fields of each record are held)."""
     rows = [row for _, row in iter_records(results_dir, keep=_row)]
-    columns = [
-        "dataset",
-        "split",
-        "split_name",
-        "protocol",
-        "method",
-        "bits",
-        "seed",
-        "ties",
-        "metric",
-        "map",
-        "chance",
-        "options",
-        "fit_s",
-        "overlaps",
-        "path",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
 
 OVERLAP_MARK = "†"
