@@ -17,55 +17,68 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
+from .markup_escape import latex_text, markdown_text
+from .protocol_report import protocol_tables, select_protocol
+from .record import Record
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
+from .safetext import plain, printable
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
 
+#: The columns of :func:`records_frame`, in the order :func:`_row` gives them.
+FRAME_COLUMNS = (
+    "dataset",
+    "split",
+    "split_name",
+    "protocol",
+    "method",
+    "bits",
+    "seed",
+    "ties",
+    "metric",
+    "map",
+    "chance",
+    "options",
+    "fit_s",
+    "overlaps",
+    "path",
+)
+
+
+def _row(path: Path, record: Record) -> tuple:
+    """What a leaderboard needs of one record (held instead of the record and its curves)."""
+    return (
+        record.dataset,
+        record.split.id,
+        record.split.name or record.split.id,
+        record.split.protocol or "unstated",
+        record.run_name,
+        record.bits,
+        record.seed,
+        record.tie_policy,
+        record.map_key,
+        record.map_value,
+        record.chance_map,
+        json.dumps(record.options, sort_keys=True, default=str),
+        record.timings.fit_s,
+        overlaps_unseen(record.config),
+        str(path),
+    )
+
+
 def records_frame(results_dir: Path) -> pd.DataFrame:
-    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
-    rows = []
-    for path, record in iter_records(results_dir):  # only well-formed records come back
-        rows.append(
-            {
-                "dataset": record.dataset,
-                "split": record.split.id,
-                "method": record.run_name,
-                "bits": record.bits,
-                "seed": record.seed,
-                "ties": record.tie_policy,
-                "metric": record.map_key,
-                "map": record.map_value,
-                "chance": record.chance_map,
-                "options": json.dumps(record.options, sort_keys=True, default=str),
-                "fit_s": record.timings.fit_s,
-                "overlaps": _overlaps_unseen(record.config),
-                "path": str(path),
-            }
-        )
-    columns = [
-        "dataset",
-        "split",
-        "method",
-        "bits",
-        "seed",
-        "ties",
-        "metric",
-        "map",
-        "chance",
-        "options",
-        "fit_s",
-        "overlaps",
-        "path",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP (read as a
+    stream: only these fields of each record are held)."""
+    rows = [row for _, row in iter_records(results_dir, keep=_row)]
+    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
 
 OVERLAP_MARK = "†"
 
 
-def _overlaps_unseen(config: dict) -> bool:
+def overlaps_unseen(config: dict) -> bool:
     """Whether a record's pretrained weights (``config.pretrained``, written by a deep method's
     backbone or a feature extractor) saw class labels that may cover the unseen classes."""
     block = config.get("pretrained") if isinstance(config, dict) else None
@@ -103,25 +116,31 @@ def _cell(
     if bold and markup == "markdown":
         return f"**{text}**"
     if bold and markup == "terminal":
-        return f"[bold]{text}[/bold]"
+        return plain(text, style="bold")
     if bold and markup == "latex":
         return f"\\textbf{{{text}}}"
     return text
 
 
 def leaderboards(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list[tuple[str, list[str], list[list], list[list[str]]]]:
     """(title, header, rows, paper rows) per table (``paper``: the reference figures plugins
     register for the table's data set, see :mod:`zshbench.reference_figures`).
 
     A measured cell is (mean, std, seeds, is_best, the row's seeds, NaN records) or "" where
     that length was not run. A table with a cell short of its row's seeds, or with a NaN,
-    says so in its title.
+    says so in its title. ``protocol``: only that protocol's records; ``"all"``: the protocols
+    side by side (:mod:`zshbench.protocol_report`, no reference rows).
     """
-    frame = records_frame(results_dir)
+    frame = select_protocol(records_frame(results_dir), protocol)
     if datasets:
         frame = frame[frame["dataset"].isin(list(datasets))]
+    if protocol == "all" and not frame.empty:
+        return [(title, header, rows, []) for title, header, rows in protocol_tables(frame)]
     if frame.empty:
         raise ZshbenchError(
             f"no result records under {results_dir}",
@@ -166,7 +185,9 @@ def leaderboards(
         paper_rows, paper_note = [], ""
         if references is not None:
             paper_rows, paper_note = reference_rows(references, dataset, metric, bits)
-        title = f"{dataset} · {metric} (%) · split {split} · ties: {ties}"
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        title = f"{dataset} · {metric} (%) · split {split} ({runs['protocol'].iloc[0]})"
+        title += f" · ties: {ties}"
         legend = [
             f"{name}: {options}"
             for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
@@ -215,12 +236,13 @@ def render(
     fmt: str = "terminal",
     paper: bool = False,
     datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> str:
     """The leaderboards as text in ``fmt`` (terminal output is rich markup)."""
     if fmt not in FORMATS:
         raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
     if fmt == "csv":
-        summary = summarise(records_frame(results_dir))
+        summary = summarise(select_protocol(records_frame(results_dir), protocol))
         if datasets:
             summary = summary[summary["dataset"].isin(list(datasets))]
         if summary.empty:
@@ -229,49 +251,67 @@ def render(
                 + (f" for data set(s) {', '.join(datasets)}" if datasets else ""),
                 "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
             )
+        text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
+        summary[text_columns] = summary[text_columns].map(printable)
         buffer = io.StringIO()
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()
     out = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
-        cells = [
-            row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
-        ] + paper_rows
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         if fmt == "terminal":
-            out.append(_export(rich_table(title, header, cells, len(rows))))
-        elif fmt == "markdown":
+            cells = [row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows]
+            out.append(_export(rich_table(title, header, cells + paper_rows, len(rows))))
+            continue
+        text = markdown_text if fmt == "markdown" else latex_text  # names are data: escaped
+        cells = [
+            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
+        ] + [[text(cell) for cell in row] for row in paper_rows]
+        header = [text(name) for name in header]
+        if fmt == "markdown":
             out.append(
-                f"### {title}\n\n"
+                f"### {text(title)}\n\n"
                 + tabulate(cells, header, tablefmt="github", disable_numparse=True)
             )
         else:
             latex = tabulate(cells, header, tablefmt="latex_raw", disable_numparse=True)
-            out.append(f"% {title}\n" + latex)
+            out.append(f"% {text(title)}\n" + latex)
     return "\n\n".join(out) + "\n"
 
 
 def terminal_tables(
-    results_dir: Path, paper: bool = False, datasets: Iterable[str] | None = None
+    results_dir: Path,
+    paper: bool = False,
+    datasets: Iterable[str] | None = None,
+    protocol: str | None = None,
 ) -> list:
     """The leaderboards as rich Tables, for printing in colour."""
     tables = []
-    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets):
+    for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         cells = [row[:2] + [_cell(*c, "terminal") if c else "" for c in row[2:]] for row in rows]
         tables.append(rich_table(title, header, cells + paper_rows, len(rows)))
     return tables
 
 
 def rich_table(title: str, header: list[str], cells: list[list[str]], measured: int):
-    """A rich Table; rows after the first ``measured`` are the paper's (dimmed)."""
+    """A rich Table; rows after the first ``measured`` are the paper's (dimmed).
+
+    Every string is shown as plain text (:func:`zshbench.safetext.plain`): names from records
+    are never read as rich markup, and their control characters are shown escaped.
+    """
     from rich.table import Table
 
     dataset, _, details = title.partition(" · ")
-    table = Table(title=dataset, caption=details, title_justify="left", caption_justify="left")
+    table = Table(
+        title=plain(dataset),
+        caption=plain(details),
+        title_justify="left",
+        caption_justify="left",
+    )
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(plain(name), justify="left" if i == 0 else "right")
     for i, row in enumerate(cells):
         table.add_row(
-            *row,
+            *[plain(cell) if isinstance(cell, str) else cell for cell in row],
             end_section=(i == measured - 1 and len(cells) > measured),
             style="dim" if i >= measured else None,
         )

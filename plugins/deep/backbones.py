@@ -139,10 +139,13 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
     if stem == "conv" and settings.get("backbone"):
         stem = "patch"
     if stem == "conv":
-        if settings.get("weights") or settings.get("pretrained"):
+        # timm's hub weights are for its own patch embedding; a local file may hold a conv
+        # stem (``zshbench pretrain`` writes one), and the strict key check below tells.
+        if settings.get("pretrained"):
             raise ZshbenchError(
-                "pretrained weights are for timm's own patch embedding, not the conv stem",
-                "Use stem=patch with weights or pretrained.",
+                "timm's pretrained weights are for its own patch embedding, not the conv stem",
+                "Use stem=patch with pretrained, or weights=FILE saved from a conv-stem ViT "
+                "(zshbench pretrain).",
             )
         kwargs["embed_layer"] = partial(ConvStem, widths=CONV_STEM_WIDTHS)
     encoder = create_timm_model(name, pretrained=bool(settings.get("pretrained")), **kwargs)
@@ -162,7 +165,12 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
 
 
 def _adapt_vit(state: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model."""
+    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model.
+
+    A conv-stem ViT (``zshbench pretrain``'s) has no single patch projection to resample: its
+    file must match the model as it is, and the strict key and shape check says when not."""
     from timm.models.vision_transformer import checkpoint_filter_fn
 
+    if isinstance(getattr(model, "patch_embed", None), ConvStem):
+        return state
     return checkpoint_filter_fn(state, model)

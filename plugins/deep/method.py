@@ -46,7 +46,7 @@ from .engine import (
     training_accuracy,
 )
 from .hybrid import provenance as backbone_provenance
-from .images import Normalizer, load_view
+from .images import Normalizer, cache_record, load_view
 
 
 class DeepHashingMethod(HashingMethod):
@@ -87,6 +87,7 @@ class DeepHashingMethod(HashingMethod):
         self.phases_: dict[str, float] = {}
         self.network_: nn.Module | None = None
         self.normalizer_: Normalizer | None = None
+        self.image_cache_: dict | None = None  # provenance of the decoded image cache
         self.pretrained_: dict[str, Any] | None = None
         self.encoded_: tuple[int, float] = (0, 0.0)  # images encoded, seconds (images/s)
 
@@ -215,6 +216,7 @@ class DeepHashingMethod(HashingMethod):
             torch.as_tensor(np.asarray(data.labels), dtype=torch.long),
             self._train_settings(settings),
         )
+        self.image_cache_ = cache_record(data.images, int(settings["img_size"]))
         selection = self._selection(fit)
         final, chosen = self._train_selected(fit, selection)
         self.network_ = final.network
@@ -293,7 +295,8 @@ class DeepHashingMethod(HashingMethod):
             f"{self.display_name} {self.bits} bits: "
             + (
                 f"epoch {chosen.best_epoch} chosen on seen-class validation "
-                f"(mAP {chosen.best_validation_map:.4f}), "
+                f"(validation mAP {100 * chosen.best_validation_map:.2f} %, its moving average "
+                "over the selection window), "
                 if chosen.best_validation_map is not None
                 else ""
             )
@@ -363,6 +366,9 @@ class DeepHashingMethod(HashingMethod):
             "weights_supervision": weights_supervision(settings),
             "world_size": world_size,
         }
+        record["input_pipeline"] = final.input_pipeline  # loader vs step img/s (.loader)
+        if self.image_cache_ is not None:
+            record["image_cache"] = self.image_cache_
         if warnings:
             record["warnings"] = warnings
         return record

@@ -99,7 +99,7 @@ PAPER: dict[str, Any] = {
 CPU: dict[str, Any] = {
     "model": "vit_tiny_patch16_224",  # its architecture family, resized below
     "stem": "conv",
-    "img_size": None,  # the data set's own size, at most 64
+    "img_size": None,  # the data set's own size, at most CPU_MAX_SIDE (32 px)
     "patch_size": None,  # a 4×4 token grid
     "embed_dim": 64,
     "depth": 2,
