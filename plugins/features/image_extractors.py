@@ -295,6 +295,7 @@ class TimmExtractor(FeatureExtractor):
         )
         if not deterministic:
             return self._transform(images, context)
+        self.build(context)  # even when the memo serves: the record's provenance reads the model
         key = (json.dumps(self.options, sort_keys=True, default=str), _pixels_digest(images))
         if key not in _FEATURE_MEMO:
             if len(_FEATURE_MEMO) >= _FEATURE_MEMO_SIZE:
