@@ -201,6 +201,39 @@ def _dangling_hard_link(archive: Path, member: tarfile.TarInfo) -> DatasetError:
     )
 
 
+def _write_zip_member(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    archive: Path,
+    dest: Path,
+    name: PurePosixPath,
+    total: int,
+    max_bytes: int,
+) -> int:
+    """Write one checked member under ``dest`` (never through an existing file or link);
+    returns the running total of bytes unpacked."""
+    path = dest / name
+    if _is_symlink(info):
+        target = zf.read(info).decode("utf-8", "surrogateescape")
+        _check_link(archive, dest, name, target, hard=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, path)
+    elif info.is_dir():
+        if os.path.lexists(path) and not path.is_dir():
+            raise FileExistsError(str(path))
+        path.mkdir(parents=True, exist_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # zipfile checks each member's CRC-32 when its end is read
+        with open(path, "xb") as out, zf.open(info) as source:
+            while chunk := source.read(CHUNK):
+                total += len(chunk)
+                if total > max_bytes:  # the headers may understate the sizes
+                    raise _too_big(archive, max_bytes)
+                out.write(chunk)
+    return total
+
+
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
 
@@ -228,26 +261,11 @@ def _unpack_zip(
             path = dest / name
             if not _inside(dest, path):  # through links unpacked before it
                 raise unsafe(archive, info.filename, "would be written outside the target")
-            if _is_symlink(info):
-                target = zf.read(info).decode("utf-8", "surrogateescape")
-                _check_link(archive, dest, name, target, hard=False)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(target, path)
-            elif info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    out = open(path, "xb")  # noqa: SIM115 - never through an existing file/link
-                except FileExistsError:
-                    raise unsafe(archive, info.filename, "appears twice in the archive") from None
-                # zipfile checks each member's CRC-32 when its end is read
-                with out, zf.open(info) as source:
-                    while chunk := source.read(CHUNK):
-                        total += len(chunk)
-                        if total > max_bytes:  # the headers may understate the sizes
-                            raise _too_big(archive, max_bytes)
-                        out.write(chunk)
+            try:
+                total = _write_zip_member(zf, info, archive, dest, name, total, max_bytes)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                # a duplicate name, or a file where another member needs a folder
+                raise unsafe(archive, info.filename, "appears twice in the archive") from None
             written += 1
             advance(1)
     return written

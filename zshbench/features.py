@@ -108,6 +108,10 @@ class FeatureHashingMethod(HashingMethod):
         provenance = self.extractor_.provenance(self.dataset_) if self.extractor_ else None
         if provenance is not None:
             config["pretrained"] = provenance
+        note = getattr(self.extractor_, "cache_note", None)
+        cache = note() if callable(note) else None
+        if cache is not None:  # features from a cached extractor: the record says which file
+            config["feature_cache"] = cache
         return config
 
     def features(self, images: ImageView, context: RunContext) -> np.ndarray:

@@ -199,6 +199,7 @@ class RunContext:
     world_size: int = 1
     artifact_dir: Path | None = None
     cache_dir: Path | None = None
+    overwrite: bool = False  # --overwrite: rebuild cached files rather than reuse them
 
     @property
     def distributed(self) -> bool:

@@ -284,6 +284,11 @@ def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
             options[key.replace("-", "_")] = json.loads(value)
         except ValueError:
             options[key.replace("-", "_")] = value
+        except RecursionError:
+            raise ZshbenchError(
+                f"bad {flag} {key}=...: its JSON value is nested too deeply to read",
+                "Give a flat value (a number, a string, a short list).",
+            ) from None
     return options
 
 

@@ -588,6 +588,7 @@ def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
         world_size=world.world_size,
         artifact_dir=path.with_name(path.stem + "-files"),
         cache_dir=Path(request.results_dir) / split.dataset / split.split_id / ".cache",
+        overwrite=request.overwrite,
     )
     method = setup.method_cls(bits, **request.options)
     try:

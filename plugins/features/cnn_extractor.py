@@ -48,9 +48,11 @@ from zshbench.errors import ZshbenchError
 from zshbench.features import FeatureExtractor
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext
+from zshbench.options import Option
 from zshbench.registry import ExtractorSpec
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the file carries its key and a sha256 of its tensors
+_REBUILT: set[Path] = set()  # cache files this process rebuilt under --overwrite
 
 
 @hookimpl
@@ -111,18 +113,19 @@ class SeenClassCNNExtractor(FeatureExtractor):
         cache: reuse weights trained earlier on the same split, seed and settings.
     """
 
+    # Ranged, so a width of 0 or a dim of -1 is one line before any network is built.
     default_options: ClassVar[dict[str, Any]] = {
-        "size": None,
-        "width": 32,
-        "dim": 256,
-        "grid": 2,
-        "layer": "embedding",
-        "epochs": 30,
-        "batch_size": 64,
-        "lr": 0.003,
-        "weight_decay": 0.0005,
-        "flip": None,
-        "cache": True,
+        "size": Option(None, kind="integer", minimum=4, maximum=512, help="input side"),
+        "width": Option(32, minimum=1, maximum=256, help="first stage's channels"),
+        "dim": Option(256, minimum=1, maximum=65536, help="embedding dimension"),
+        "grid": Option(2, minimum=1, maximum=64, help="pooled map side"),
+        "layer": Option("embedding", choices=("embedding", "pooled")),
+        "epochs": Option(30, minimum=0, maximum=100000),
+        "batch_size": Option(64, minimum=1, maximum=1 << 20),
+        "lr": Option(0.003, exclusive_minimum=0.0),
+        "weight_decay": Option(0.0005, minimum=0.0),
+        "flip": Option(None, kind="boolean"),
+        "cache": Option(True),
     }
 
     # -- images
@@ -211,35 +214,80 @@ class SeenClassCNNExtractor(FeatureExtractor):
             )
         self.network_ = body if layer == "pooled" else torch.nn.Sequential(body, head)
         path = self._cache_path(images, context, side)
-        if path is not None and path.is_file():
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                body.load_state_dict(state["body"])
-                head.load_state_dict(state["head"])
-                self.mean_, self.std_ = state["mean"].numpy(), state["std"].numpy()
-                self.loaded_from_cache_ = True
-                context.progress.log(f"cnn extractor: loaded {path.name} from the split's cache")
-                return
-            except Exception as error:  # noqa: BLE001 - a bad cache file is retrained
-                context.progress.log(f"cnn extractor: ignoring unreadable cache {path}: {error}")
+        self.cache_ = None
+        if path is not None and getattr(context, "overwrite", False) and path not in _REBUILT:
+            _REBUILT.add(path)  # once per process: a sweep's later records reuse the new file
+            context.progress.log(f"cnn extractor: --overwrite: rebuilding {path.name}")
+        elif path is not None and path.is_file() and self._load_cache(path, body, head, context):
+            self.loaded_from_cache_ = True
+            self.cache_ = {"file": path.name, "loaded": True, "sha256": self._cache_digest}
+            return
         self.loaded_from_cache_ = False
         self.mean_ = pixels.mean(axis=(0, 2, 3))
         self.std_ = pixels.std(axis=(0, 2, 3)) + 1e-6
         self._train(torch.nn.Sequential(body, head, classifier), pixels, labels, context)
         if path is not None and context.rank == 0:
-            from zshbench.results import atomic_write_bytes
+            self._save_cache(path, body, head)
+            self.cache_ = {"file": path.name, "loaded": False, "sha256": self._cache_digest}
 
-            buffer = io.BytesIO()
-            torch.save(
-                {
-                    "body": body.state_dict(),
-                    "head": head.state_dict(),
-                    "mean": torch.from_numpy(self.mean_),
-                    "std": torch.from_numpy(self.std_),
-                },
-                buffer,
-            )
-            atomic_write_bytes(path, buffer.getvalue())
+    def cache_note(self) -> dict[str, Any] | None:
+        """The cache file the weights came from or went to, for the record's config."""
+        return getattr(self, "cache_", None)
+
+    @staticmethod
+    def _tensor_digest(state: dict[str, Any]) -> str:
+        """sha256 over every tensor of a cache state, in a fixed order (names, then bytes)."""
+        import torch
+
+        digest = hashlib.sha256()
+        for part in ("body", "head"):
+            for name, tensor in sorted(state[part].items()):
+                digest.update(f"{part}.{name}".encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        for name in ("mean", "std"):
+            digest.update(name.encode())
+            digest.update(torch.as_tensor(state[name]).numpy().tobytes())
+        return digest.hexdigest()
+
+    def _save_cache(self, path: Path, body, head) -> None:
+        import torch
+
+        from zshbench.results import atomic_write_bytes
+
+        state = {
+            "body": body.state_dict(),
+            "head": head.state_dict(),
+            "mean": torch.from_numpy(self.mean_),
+            "std": torch.from_numpy(self.std_),
+        }
+        self._cache_digest = self._tensor_digest(state)
+        state.update(key=path.stem, sha256=self._cache_digest)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def _load_cache(self, path: Path, body, head, context: RunContext) -> bool:
+        """Load ``path`` if it is the file its name says (its key) and its tensors hash to the
+        sha256 it carries; else say why and return False (the weights are then retrained)."""
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            digest = self._tensor_digest(state)
+            if state.get("key") != path.stem or state.get("sha256") != digest:
+                raise ValueError("its content does not match its key and checksum")
+            body.load_state_dict(state["body"])
+            head.load_state_dict(state["head"])
+            mean, std = state["mean"].numpy(), state["std"].numpy()
+            if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+                raise ValueError("its normalisation is not finite and positive")
+        except Exception as error:  # noqa: BLE001 - a bad cache file is retrained
+            line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            context.progress.log(f"cnn extractor: ignoring unreadable cache {path}: {line}")
+            return False
+        self.mean_, self.std_, self._cache_digest = mean, std, digest
+        context.progress.log(f"cnn extractor: loaded {path.name} from the split's cache")
+        return True
 
     def _train(self, network, pixels, labels, context: RunContext) -> None:
         import torch
