@@ -126,6 +126,13 @@ def test_status_tells_missing_running_resumable_and_failed_cells_apart(tmp_path,
                                "missing": 0, "cells": 4}  # fmt: skip
     assert [row["bits"] for row in shown["cells"]] == [8, 16, 24, 32]
     assert sweep_status(tmp_path, methods=["itq"]) == []
+    # a job that is gone without its record (killed before it could say why) is failed
+    dead = 2**22 + 12345  # above the kernel's pid_max default: no such process
+    write_note(cells[3], state="submitted", job_id=str(dead), log="/y.err", launcher="local")
+    assert cell_state(cells[3]) == "failed"
+    write_note(cells[3], state="submitted", job_id="77_3", log="/y.err", launcher="slurm")
+    assert cell_state(cells[3], {"77_3"}) == "running" and cell_state(cells[3], set()) == "failed"
+    assert cell_state(cells[3], None) == "missing"  # no squeue answer: not known to be gone
 
 
 def test_the_sbatch_script_submitit_writes_carries_every_option(tmp_path, monkeypatch):
