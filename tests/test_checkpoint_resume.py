@@ -29,6 +29,7 @@ def _request(results: Path) -> runner.RunRequest:
 def _comparable(record: dict) -> dict:
     """The record without what legitimately differs between two runs: clocks and dates."""
     drop = {"seconds", "images_per_second", "created", "timings", "environment", "log_file"}
+    drop |= {"input_pipeline", "encode_images_per_second"}  # loader and step rates: clocks too
 
     def strip(value):
         if isinstance(value, dict):

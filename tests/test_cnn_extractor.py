@@ -174,3 +174,10 @@ def test_a_sweep_trains_the_extractor_once_per_split_and_seed(tmp_path, one_torc
     assert sum("loaded" in line for line in logs.lines) == 1
     records = [json.loads(p.read_text()) for p in Path(split_dir).rglob("bits16-seed0.json")]
     assert {r["method"] for r in records} == {"lsh", "itq"}
+    # the first record's fit includes training the extractor, the second's only loading it:
+    # each says which, in its own phase, apart from the hashing itself
+    phases = {r["method"]: r["timings"]["fit_phases"] for r in records}
+    assert set(phases["lsh"]) == {"extractor_fit_s", "extractor_features_s"}
+    assert set(phases["itq"]) == {"extractor_load_s", "extractor_features_s"}
+    for record in records:
+        assert sum(record["timings"]["fit_phases"].values()) <= record["timings"]["fit_s"]

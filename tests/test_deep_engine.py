@@ -39,13 +39,18 @@ class Marker(nn.Module):
 def brute_force_choice(
     scores: list[float], window: int, eligible: list[bool] | None = None
 ) -> tuple[int, float]:
-    """(1-based index, smoothed score) of the first maximum of the centred moving average over
-    the eligible indices (all of them when none is eligible)."""
-    half = window // 2
-    smoothed = [float(np.mean(scores[max(0, i - half) : i + half + 1])) for i in range(len(scores))]
-    candidates = [i for i in range(len(scores)) if eligible is None or eligible[i]]
-    best = max(candidates or range(len(scores)), key=lambda i: (smoothed[i], -i))
-    return best + 1, smoothed[best]
+    """(1-based index, smoothed score) by the rule written out: among the eligible indices
+    whose centred window of ``window`` evaluations is complete, the first maximum of its mean;
+    with none, the last eligible index (its own score); with no eligible index, the last one."""
+    half, n = window // 2, len(scores)
+    eligible = eligible or [True] * n
+    full = [i for i in range(half, n - half) if eligible[i]]
+    if full:
+        means = {i: sum(scores[i - half : i + half + 1]) / window for i in full}
+        best = max(full, key=lambda i: (means[i], -i))
+        return best + 1, means[best]
+    allowed = [i for i in range(n) if eligible[i]] or [n - 1]
+    return allowed[-1] + 1, scores[allowed[-1]]
 
 
 @pytest.mark.parametrize("window", [1, 3, 5])
@@ -67,6 +72,34 @@ def test_epoch_selector_matches_brute_force_and_keeps_that_epochs_state(window, 
     assert selector.best_score == pytest.approx(expected_score)
     assert float(selector.best_state["epoch"]) == expected_epoch
     assert selector.fell_back is (not any(eligible))
+    assert len(selector.states) <= window // 2 + 1  # only what may still be chosen is kept
+
+
+def test_a_truncated_window_never_beats_a_full_one():
+    """CIFAR-10 at 24 bits (validated every 2 epochs): the first evaluation's two-point average
+    (0.1927) beat the peak's three-point one (0.1916) and an untrained network was kept."""
+    scores = [0.19, 0.1954, 0.1894, 0.180, 0.175]  # epochs 2, 4, 6, 8, 10; the peak is epoch 4
+    selector, network = EpochSelector(3), Marker()
+    for epoch, score in zip(range(2, 12, 2), scores, strict=True):
+        with torch.no_grad():
+            network.epoch.fill_(epoch)
+        selector.add(epoch, score, network)
+    selector.finish()
+    assert selector.best_epoch == 4 and float(selector.best_state["epoch"]) == 4
+    assert selector.best_score == pytest.approx((0.19 + 0.1954 + 0.1894) / 3)
+
+
+def test_with_no_eligible_epoch_the_most_trained_network_is_kept():
+    """Training accuracy still rising below the bar: not the noisy early peak, the last."""
+    scores = [0.30, 0.12, 0.14, 0.16, 0.18, 0.20]
+    selector, network = EpochSelector(3), Marker()
+    for epoch, score in enumerate(scores, start=1):
+        with torch.no_grad():
+            network.epoch.fill_(epoch)
+        selector.add(epoch, score, network, eligible=False)
+    selector.finish()
+    assert selector.fell_back and selector.best_epoch == 6
+    assert float(selector.best_state["epoch"]) == 6
 
 
 def test_an_epoch_before_the_training_classes_are_learnt_is_not_chosen():
@@ -337,3 +370,52 @@ def test_an_untrained_classifier_is_not_used_to_measure_training_accuracy():
         network, images, labels, normalizer, RunContext(), settings, classifier_trained=False
     )
     assert training_accuracy(untrained) == (1.0, "nearest class-centre code")
+
+
+def test_the_cpu_scale_image_side_is_stated_once_and_agrees_everywhere():
+    """scales.py's code, its comments and the README name one CPU-scale image side."""
+    from pathlib import Path
+
+    from plugins.deep import scales
+
+    side = scales.CPU_MAX_SIDE
+    assert scales.cpu_geometry(2 * side)[0] == side
+    source = Path(scales.__file__).read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"up to {side} px" in readme and f"at most {side}" in source
+    for other in (16, 48, 64, 128):  # no stale figure left in either
+        assert f"up to {other} px" not in readme and f"at most {other}" not in source
+
+
+def test_loader_and_step_rates_are_timed_apart(monkeypatch):
+    """3 batches of 4 images: loading takes 0.5 s, the step 2 s → 8 and 2 img/s, ratio 4."""
+    from plugins.deep import loader
+
+    ticks = iter([t for i in range(3) for t in (10 * i, 10 * i + 0.5, 10 * i + 1, 10 * i + 3)])
+    monkeypatch.setattr(loader.time, "perf_counter", lambda: next(ticks))
+    images = torch.zeros((12, 3, 4, 4), dtype=torch.uint8)
+    pipeline = loader.InputPipeline(
+        images, Normalizer((0.5,) * 3, (0.5,) * 3), None, torch.device("cpu")
+    )
+    for _batch in range(3):
+        with pipeline.timed("loader", 4):
+            pass
+        with pipeline.timed("step", 4):
+            pass
+    record = pipeline.meter.to_record()
+    assert record["loader_img_s"] == 8.0 and record["step_img_s"] == 2.0
+    assert record["loader_to_step"] == 4.0 and record["timed_batches"] == 3
+
+
+def test_a_training_run_reports_its_loader_and_step_rates():
+    images, labels, codes = toy_data()
+    torch.manual_seed(0)
+    settings = TrainSettings(epochs=2, batch_size=12, lr=0.05, weight_decay=0.0, augment="crop")
+    normalizer = Normalizer((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    objective = PullToClassCode(ToyHashNet(), codes)
+    rates = train(objective, images, labels, normalizer, settings, RunContext()).input_pipeline
+    assert rates["timed_batches"] == 2 * 3  # every step of both epochs, on a CPU
+    assert rates["loader_img_s"] > 0 and rates["step_img_s"] > 0
+    assert rates["loader_to_step"] == pytest.approx(
+        rates["loader_img_s"] / rates["step_img_s"], rel=0.01
+    )

@@ -384,3 +384,51 @@ def test_total_loss_missing_parts_count_as_zero_and_gradients():
     assert (cls.grad.item(), h.grad.item(), r.grad.item()) == (1.0, ALPHA, BETA)
     # nothing used: 0
     assert total_loss({"cls": cls}, ALPHA, BETA, frozenset()).item() == 0.0
+
+
+# ------------------------------------------------------------------ L_h's scale and the batch
+
+
+class CodesOnly(torch.nn.Module):
+    """A stand-in RAZH network: h = 0.9 · the Hadamard row of each image's class, uniform
+    logits, no reconstruction; enough for L_cls and L_h."""
+
+    ROWS = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]).float()
+
+    def forward(self, images, labels, generator=None, reconstruct=True):
+        from plugins.razh.model import TrainOutputs
+
+        count = len(labels)
+        return TrainOutputs(
+            h=0.9 * self.ROWS[labels],
+            logits=torch.zeros(count, 4),
+            target=torch.zeros(count, 1, 1),
+            reconstruction=None,
+            masked=torch.zeros(count, 1, dtype=torch.bool),
+        )
+
+
+@pytest.mark.parametrize("batch", [16, 32, 64])
+def test_l_h_on_the_authors_batch_scale_gives_the_same_balance_at_any_batch(batch):
+    """Same classes, same codes, batches of 16, 32, 64: L_cls is a mean and does not move, and
+    so must α·L_h. By hand: similar pairs have x = ½·0.81·4 = 1.62, dissimilar ones x = 0
+    (orthogonal rows); θ turns the pair sum into N(N−1)(t_s + t_d), so Eq. 17 is
+    (N − 1)/2 · (t_s + t_d), and on the scale of 16 images 15/2 · (t_s + t_d)."""
+    from plugins.razh.objective import razh_loss_parts
+
+    labels = torch.arange(batch) % 4
+    t_similar, t_dissimilar = softplus(1.62) - 1.62, math.log(2.0)
+    parts = razh_loss_parts(CodesOnly(), None, labels, None, 1.0, 0.0, frozenset({"cls", "h"}), 16)
+    assert float(parts["h"]) == pytest.approx(7.5 * (t_similar + t_dissimilar), rel=1e-6)
+    assert float(parts["cls"]) == pytest.approx(math.log(4.0), rel=1e-6)
+    raw = razh_loss_parts(CodesOnly(), None, labels, None, 1.0, 0.0, frozenset({"cls", "h"}))
+    assert float(raw["h"]) == pytest.approx((batch - 1) / 2 * (t_similar + t_dissimilar), rel=1e-6)
+
+
+def test_razh_refers_l_h_to_the_authors_batch_by_default():
+    from plugins.razh.losses import AUTHORS_BATCH, hash_loss_batch_scale
+    from plugins.razh.method import RAZH
+
+    assert RAZH.default_options["hash_loss_batch"].default == AUTHORS_BATCH == 16
+    assert hash_loss_batch_scale(32, 16) == pytest.approx(15 / 31)
+    assert hash_loss_batch_scale(16, 16) == 1.0 and hash_loss_batch_scale(32, None) == 1.0

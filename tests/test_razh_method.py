@@ -37,7 +37,7 @@ from plugins.razh.attributes import (  # noqa: E402
 from plugins.razh.method import RAZH  # noqa: E402
 from zshbench import runner  # noqa: E402
 from zshbench.datasets.base import ArrayImageSource  # noqa: E402
-from zshbench.errors import TrainingError, ZshbenchError  # noqa: E402
+from zshbench.errors import DatasetError, TrainingError, ZshbenchError  # noqa: E402
 from zshbench.method import Progress, RunContext, TrainData  # noqa: E402
 from zshbench.options import plain_defaults  # noqa: E402
 from zshbench.results import iter_records  # noqa: E402
@@ -714,3 +714,69 @@ def test_record_has_a_log_file_with_the_epoch_figures(tmp_path, spy):
     text = log.read_text()
     assert "train (all seen classes) epoch 1/2" in text and "epoch 2/2" in text
     assert "cls=" in text and "replaced=" in text
+
+
+# --------------------------------------------------------------------------- which α/β, and why
+
+
+def test_a_data_set_file_says_which_paper_row_its_loss_weights_follow(tmp_path):
+    """A user's 100-class CUB subset named ``cub100``: without paper_family it used to get
+    α = β = 1 silently; with ``paper_family = "cub"`` it takes Table VIII's CUB row."""
+    from zshbench.datasets.spec_file import spec_from_toml
+
+    cub_24 = (1.0, 0.5)  # Table VIII, CUB, 24 bits (paper_alpha_beta.csv)
+    family = razh_config.resolve(options(), "cub100", 24, native_size=64, family="cub")
+    assert (family["alpha"], family["beta"]) == cub_24
+    assert "paper_family" in family["alpha_beta_source"]
+    silent = razh_config.resolve(options(), "cub100", 24, native_size=64)
+    assert (silent["alpha"], silent["beta"]) == (1.0, 1.0)
+    assert "paper_family" in silent["alpha_beta_source"]  # says how to choose a row
+    inferred = razh_config.resolve(options(), "cub-mini64", 24, native_size=64)
+    assert (inferred["alpha"], inferred["beta"]) == cub_24
+    assert "inferred" in inferred["alpha_beta_source"]
+    given = razh_config.resolve(options(alpha=0.3), "cub100", 24, native_size=64, family="cub")
+    assert (given["alpha"], given["beta"]) == (0.3, 0.5)
+    assert given["alpha_beta_source"].startswith("alpha given")
+
+    text = tmp_path / "mine.toml"
+    body = (
+        'name = "cub100"\ntitle = "t"\nloader = "cub"\nnum_classes = 4\npaper_family = "{}"\n'
+        "[protocol]\nnum_seen = 3\nnum_unseen = 1\ntrain_per_seen_class = 1\n"
+        "query_per_unseen_class = 1\n"
+    )
+    text.write_text(body.format("cub"))
+    assert spec_from_toml(text).paper_family == "cub"
+    text.write_text(body.format("../cub"))
+    with pytest.raises(DatasetError, match="paper_family") as info:
+        spec_from_toml(text)
+    assert "\n" not in str(info.value)
+
+
+def test_cls_h_skips_the_reconstruction_warm_up_and_its_log_names_the_variant(
+    tmp_path, spy, train_calls
+):
+    """Table IV's cls+h is the same-encoder baseline without reconstruction: no warm-up whose
+    only objective is reconstruction, and its log lines say razh[losses=cls+h], not razh."""
+    assert razh_config.resolve(options(), "digits", 16, 8)["pretrain_epochs"] == 5
+    skipped = razh_config.resolve(options(losses="cls+h"), "digits", 16, 8)
+    assert skipped["pretrain_epochs"] == 0 and "reconstruction" in skipped["pretrain_epochs_source"]
+    asked = razh_config.resolve(options(losses="cls+h", pretrain_epochs=2), "digits", 16, 8)
+    assert asked["pretrain_epochs"] == 2 and asked["pretrain_epochs_source"] == "given"
+
+    progress = Recorder()
+    _, record = run(
+        tmp_path, progress=progress, selection="none", losses="cls+h", pretrain_epochs=None
+    )
+    assert [label for label, _, _ in train_calls] == ["train (all seen classes)"]
+    assert record["config"]["training"]["pretrain_epochs"] == 0
+    assert record["config"]["resolved"]["alpha_beta_source"].startswith("chosen on digits")
+    named = [line for line in progress.lines if "16 bits:" in line]  # the method's own lines
+    assert named and all(line.startswith("razh[losses=cls+h] ") for line in named)
+
+
+def test_paper_scale_follows_the_authors_code_where_cpu_scale_keeps_its_measured_choices():
+    paper = razh_config.resolve(options(scale="paper"), "cub", 24, native_size=None)
+    assert paper["warmup_epochs"] == 0.0  # the authors warm up none
+    assert paper["decoder_pos_embed"] == "sincos" and paper["aux_hash_loss"] is True
+    cpu = razh_config.resolve(options(), "cub-mini64", 24, native_size=64)
+    assert cpu["decoder_pos_embed"] == "learned" and cpu["aux_hash_loss"] is False

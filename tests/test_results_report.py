@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -89,7 +90,7 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
     assert summary.loc["itq", "mean"] == pytest.approx(0.6)
     assert summary.loc["itq", "std"] == pytest.approx(0.1)
     assert summary.loc["itq", "n"] == 3
-    assert summary.loc["lsh", "std"] == 0.0
+    assert math.isnan(summary.loc["lsh", "std"])  # one seed: no spread, not a measured 0
     markdown = render(tmp_path, "markdown")
     assert "**60.00 ± 10.00**" in markdown and "| lsh " in markdown and "20.00" in markdown
 
@@ -109,6 +110,7 @@ def test_paper_values_beside_measured_ones(tmp_path):
     assert "\\begin{tabular}" in latex
     csv = render(tmp_path, "csv")
     assert csv.splitlines()[0] == "dataset,split,ties,metric,method,bits,mean,std,n,nan"
+    assert csv.splitlines()[1].endswith(",0.3,,1,0")  # one seed: the std field is empty
 
 
 def test_report_without_records_says_what_to_do(tmp_path):
@@ -401,3 +403,28 @@ def test_plot_file_names_never_leave_the_plot_folder(tmp_path):
     written = plot_all(results_dir, results_dir / "plots")
     assert written and all(p.parent == results_dir / "plots" for p in written)
     assert [p for p in tmp_path.rglob("*.png") if p.parent != results_dir / "plots"] == []
+
+
+def test_pretraining_that_overlaps_unseen_classes_is_marked(tmp_path):
+    overlapping = {"pretrained": {"sha256": "ab" * 32, "pretraining_overlaps_unseen": True}}
+    clean = {"pretrained": {"sha256": "cd" * 32, "pretraining_overlaps_unseen": False}}
+    for method, config in (("razh-f", overlapping), ("itq", clean), ("lsh", {})):
+        record = replace(_record(method=method), config=config)
+        path = results.record_path(tmp_path, "digits", "random-0-abc", method, 16, 0)
+        results.write_record(path, record)
+    text = render(tmp_path, "markdown")
+    rows = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    assert "razh-f †" in rows and "itq" in rows and "lsh" in rows
+    assert "†: pretrained with class labels that overlap the unseen classes" in text
+
+
+def test_rows_are_ranked_by_the_code_lengths_every_row_has(tmp_path):
+    """'itq' ran 16 and 64 bits (0.90, 0.50), 'lsh' only 64 bits (0.60). On the shared 64-bit
+    cell lsh (60) beats itq (50); by its own mean (70) or its best cell (90) itq would lead."""
+    _write(tmp_path, method="itq", bits=16, value=0.90)
+    _write(tmp_path, method="itq", bits=64, value=0.50)
+    _write(tmp_path, method="lsh", bits=64, value=0.60)
+    text = render(tmp_path, "markdown")
+    body = [line for line in text.splitlines() if line.startswith(("| itq", "| lsh"))]
+    assert [line.split("|")[1].strip() for line in body] == ["lsh", "itq"]
+    assert "rows by mean over 64 bits" in text

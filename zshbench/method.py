@@ -137,6 +137,8 @@ class TrainData:
     binary_class_attributes: np.ndarray | None
     validation: ValidationTask | None
     dataset: str
+    # the published data set whose tuned settings this one follows ("" when its file says none)
+    paper_family: str = ""
 
     @property
     def num_classes(self) -> int:

@@ -125,7 +125,10 @@ class DatasetSpec:
     ``loader`` is the name of a registered layout loader (``"cub"``; see :class:`LoaderSpec`),
     called as ``loader(root, **loader_options)``. ``named_splits`` maps a split name to its
     list of unseen class names (``"standard"`` for the split the data set ships).
-    ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
+    ``paper_family`` names the published data set whose tuned settings (e.g. a paper's loss
+    weights) methods use for this one; left empty, methods may still infer it from ``name``
+    and must say so. ``download`` is its ``[download]`` table (a
+    :class:`zshbench.download.DownloadSpec`), or None.
     """
 
     name: str
@@ -141,6 +144,9 @@ class DatasetSpec:
     default_root: str | None = None
     embedded: bool = False
     default_split: str = "random-0"
+    # The published data set whose tuned method settings this one follows (e.g. a user's 100-class
+    # CUB subset says "cub" to take the paper's CUB hyperparameters); "" for none.
+    paper_family: str = ""
     named_splits: dict[str, list[str]] = field(default_factory=dict)
     loader_options: dict[str, Any] = field(default_factory=dict)
     download: Any = None
@@ -165,6 +171,19 @@ class StudySpec:
     reference: str = ""
     label_column: str = "method"
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class PretrainerSpec:
+    """A backbone pre-training (``zshbench pretrain --pretrainer NAME``): ``target`` is a function
+    ``(PretrainRequest, Progress) -> dict`` that trains and writes the weights files."""
+
+    name: str
+    target: Any
+    summary: str = ""
+
+    def load(self) -> Any:
+        return resolve_target(self.target)
 
 
 @dataclass(frozen=True)
@@ -229,10 +248,12 @@ class Registry(Generic[T]):
         try:
             return self._entries[name][0]
         except KeyError:
+            from .suggest import did_you_mean
+
             known = ", ".join(self.names()) or "none"
             raise ZshbenchError(
                 f"unknown {self.kind} {name!r}",
-                f"Known: {known}. See 'zshbench list'.",
+                f"{did_you_mean(name, self.names())}Known: {known}. See 'zshbench list'.",
             ) from None
 
     def load(self, name: str, base: type | None = None) -> Any:

@@ -96,7 +96,7 @@ class EpochCheckpoint:
             return 1, False
         loop.generator.set_state(state["generator"])
         vars(loop.selector).update(state["selector"])
-        _restore_result(loop.result, state["result"])
+        _restore_result(loop.result, state["result"], loop.stats_type)
         _restore_rng(state["rng"])
         epoch = int(state["epoch"])
         loop.context.progress.log(f"{loop.label}: resumed from the checkpoint of epoch {epoch}")
@@ -139,12 +139,11 @@ def _result_state(result: Any) -> dict[str, Any]:
     return values
 
 
-def _restore_result(result: Any, values: dict[str, Any]) -> None:
-    from .engine import EpochStats
-
+def _restore_result(result: Any, values: dict[str, Any], stats_type: type) -> None:
+    """``stats_type``: the engine's per-epoch figures (passed in: the engine imports this)."""
     for key, value in values.items():
         setattr(result, key, value)
-    result.history = [EpochStats(**stats) for stats in values["history"]]
+    result.history = [stats_type(**stats) for stats in values["history"]]
 
 
 def _rng_state() -> dict[str, Any]:

@@ -37,6 +37,7 @@ from zshbench.method import ImageView, RunContext
 
 from .checkpoint import EpochCheckpoint
 from .images import Normalizer, build_augmentation, load_view, view_batches
+from .loader import InputPipeline
 from .selection import EpochSelector
 
 
@@ -140,6 +141,7 @@ class TrainResult:
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
     no_epoch_eligible: bool = False  # the training accuracy never reached the selection's bar
+    input_pipeline: dict = field(default_factory=dict)  # loader vs step img/s (.loader)
 
 
 @dataclass
@@ -331,6 +333,8 @@ class TrainingLoop:
     its steps: an epoch, one optimisation step, a validation, the stopping rules, the end.
     ``session`` holds the training set, its normaliser, the settings and the run's context."""
 
+    stats_type = EpochStats  # what a checkpoint restores the history as
+
     def __init__(self, objective: Objective, session: Session, label: str, method: str):
         self.objective, self.session, self.label, self.method = objective, session, label, method
         self.settings, self.context = session.settings, session.context
@@ -346,7 +350,10 @@ class TrainingLoop:
             self.optimizer, WarmupCosine(settings.warmup_epochs * steps, steps * self.plan.horizon)
         )
         side = settings.image_size or self.session.images.shape[-1]
-        self.augment = build_augmentation(settings.augment, side)
+        self.pipeline = InputPipeline(
+            session.images, session.normalizer, build_augmentation(settings.augment, side),
+            self.device,
+        )  # fmt: skip
         self.generator = torch.Generator().manual_seed(context.seed * 7919 + context.rank + 1)
         self.result = TrainResult()
         self.selector = EpochSelector(settings.selection_window)
@@ -390,11 +397,10 @@ class TrainingLoop:
 
     def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the images at ``index``; the objective's loss terms."""
-        session = self.session
-        raw = session.images[index]
-        if self.augment is not None:
-            raw = self.augment(raw)
-        images, labels = session.normalizer(raw, self.device), session.labels[index].to(self.device)
+        session, timer = self.session, self.pipeline.start("loader")
+        images = self.pipeline.batch(index)
+        labels = session.labels[index].to(self.device, non_blocking=True)
+        timer = self.pipeline.stop(timer, len(index), then="step")
         batch = Batch(images, labels, index, self.generator, epoch)
         with autocast(self.context.device, self.settings.amp):
             parts = self.step_module(batch)
@@ -405,6 +411,7 @@ class TrainingLoop:
             nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        self.pipeline.stop(timer, len(index))
         return parts
 
     def _refuse_non_finite(self, parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
@@ -468,6 +475,7 @@ class TrainingLoop:
         selector, result, network = self.selector, self.result, self.objective.network
         selector.finish()
         result.no_epoch_eligible = selector.fell_back
+        result.input_pipeline = self.pipeline.meter.to_record()
         if selector.fell_back:
             self.context.progress.log(
                 f"warning: {self.method}: the training accuracy never reached "
@@ -519,8 +527,9 @@ def encode_view(
     if cache is not None and key not in cache:
         cache[key] = load_view(view, size, context, "validation images")
     stored = cache.get(key) if cache is not None else None
-    with context.progress.task(f"encode {len(view)} images", total=len(view)) as advance:
-        for positions, batch in view_batches(view, size, batch_size, stored):
+    what = "the validation set" if cache is not None else "images"  # cached: validation views
+    with context.progress.task(f"encode {what} ({len(view)} images)", total=len(view)) as advance:
+        for positions, batch in view_batches(view, size, batch_size, stored, context):
             x = normalizer(batch, context.device)
             with autocast(context.device, amp):
                 h = network.hash_images(x)

@@ -45,7 +45,8 @@ from .engine import (
     train,
     training_accuracy,
 )
-from .images import Normalizer, load_view
+from .hybrid import provenance as backbone_provenance
+from .images import Normalizer, cache_record, load_view
 
 
 class DeepHashingMethod(HashingMethod):
@@ -72,6 +73,11 @@ class DeepHashingMethod(HashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {**scales.ENGINE_OPTIONS}
 
+    @property
+    def display_name(self) -> str:
+        """The method as logs and progress lines name it (a variant may add what it varies)."""
+        return self.method_name
+
     def __init__(self, bits: int, **options: Any):
         super().__init__(bits, **options)
         self.check_options()
@@ -81,6 +87,9 @@ class DeepHashingMethod(HashingMethod):
         self.phases_: dict[str, float] = {}
         self.network_: nn.Module | None = None
         self.normalizer_: Normalizer | None = None
+        self.image_cache_: dict | None = None  # provenance of the decoded image cache
+        self.pretrained_: dict[str, Any] | None = None
+        self.encoded_: tuple[int, float] = (0, 0.0)  # images encoded, seconds (images/s)
 
     # ------------------------------------------------------------------ what subclasses supply
 
@@ -127,7 +136,15 @@ class DeepHashingMethod(HashingMethod):
             raise ZshbenchError(f"{name}: bits must be positive")
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "resolved": self.resolved_, "training": self.training_}
+        config = {**super().config(), "resolved": self.resolved_, "training": self.training_}
+        if self.training_ and self.encoded_[1] > 0:
+            config["training"] = {
+                **self.training_,
+                "encode_images_per_second": round(self.encoded_[0] / self.encoded_[1], 1),
+            }
+        if self.pretrained_ is not None:
+            config["pretrained"] = self.pretrained_
+        return config
 
     def phase_seconds(self) -> dict[str, float]:
         return dict(self.phases_)
@@ -164,9 +181,9 @@ class DeepHashingMethod(HashingMethod):
                     "method variant with a class-supervised backbone (razh-f).",
                 )
             warnings.append(
-                f"backbone weights {settings['model']!r} were trained with ImageNet class "
-                "labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
-                "not a strict zero-shot result"
+                f"backbone weights {settings.get('backbone') or settings['model']!r} were "
+                "trained with ImageNet class labels; ImageNet's classes overlap unseen classes "
+                "of AWA2 and CUB, so this is not a strict zero-shot result"
             )
         if supervision == "unknown":
             warnings.append(
@@ -189,7 +206,7 @@ class DeepHashingMethod(HashingMethod):
         }
         warnings = self._check_supervision(settings)
         for warning in warnings:
-            context.progress.log(f"warning: {self.method_name}: {warning}")
+            context.progress.log(f"warning: {self.display_name}: {warning}")
         self.prepare(settings, data, context)
         fit = FitInputs(
             settings,
@@ -199,6 +216,7 @@ class DeepHashingMethod(HashingMethod):
             torch.as_tensor(np.asarray(data.labels), dtype=torch.long),
             self._train_settings(settings),
         )
+        self.image_cache_ = cache_record(data.images, int(settings["img_size"]))
         selection = self._selection(fit)
         final, chosen = self._train_selected(fit, selection)
         self.network_ = final.network
@@ -208,6 +226,10 @@ class DeepHashingMethod(HashingMethod):
             selection, chosen, final.result, accuracy, accuracy_by, final.network, warnings,
             settings, context.world_size,
         )  # fmt: skip
+        self.pretrained_ = backbone_provenance(
+            settings, data.dataset, self.normalizer_.mean.flatten().tolist(),
+            self.normalizer_.std.flatten().tolist(),
+        )  # fmt: skip
         self._log_outcome(chosen, accuracy, context)
         self.after_fit(data, context, fit.images, fit.labels)
 
@@ -216,7 +238,7 @@ class DeepHashingMethod(HashingMethod):
         selection, validation = fit.settings["selection"], fit.data.validation
         if selection != "none" and (validation is None or len(validation.query) == 0):
             fit.context.progress.log(
-                f"{self.method_name}: no seen-class validation split; training a fixed "
+                f"{self.display_name}: no seen-class validation split; training a fixed "
                 f"{fit.train_settings.epochs} epochs on all seen classes"
             )
             return "none"
@@ -261,7 +283,7 @@ class DeepHashingMethod(HashingMethod):
         session.classifier_trained = objective.classifier_trained
         result = train(
             objective, images, labels, self.normalizer_, run, fit.context,
-            validate=validate, label=label, method=self.method_name,
+            validate=validate, label=label, method=self.display_name,
         )  # fmt: skip
         fit.seconds["training_s"] += result.training_seconds
         fit.seconds["validation_s"] += result.validation_seconds
@@ -270,10 +292,11 @@ class DeepHashingMethod(HashingMethod):
     def _log_outcome(self, chosen: TrainResult, accuracy: float, context: RunContext) -> None:
         """One line: the epoch chosen on validation (if any) and the training accuracy."""
         context.progress.log(
-            f"{self.method_name} {self.bits} bits: "
+            f"{self.display_name} {self.bits} bits: "
             + (
                 f"epoch {chosen.best_epoch} chosen on seen-class validation "
-                f"(mAP {chosen.best_validation_map:.4f}), "
+                f"(validation mAP {100 * chosen.best_validation_map:.2f} %, its moving average "
+                "over the selection window), "
                 if chosen.best_validation_map is not None
                 else ""
             )
@@ -343,6 +366,9 @@ class DeepHashingMethod(HashingMethod):
             "weights_supervision": weights_supervision(settings),
             "world_size": world_size,
         }
+        record["input_pipeline"] = final.input_pipeline  # loader vs step img/s (.loader)
+        if self.image_cache_ is not None:
+            record["image_cache"] = self.image_cache_
         if warnings:
             record["warnings"] = warnings
         return record
@@ -352,8 +378,9 @@ class DeepHashingMethod(HashingMethod):
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         if self.network_ is None or self.normalizer_ is None:
             raise ZshbenchError(f"{self.method_name}: encode called before fit")
+        started = time.perf_counter()
         with torch_threads(self.settings_["threads"], context.device):
-            return encode_view(
+            codes = encode_view(
                 self.network_,
                 images,
                 int(self.settings_["img_size"]),
@@ -362,6 +389,9 @@ class DeepHashingMethod(HashingMethod):
                 int(self.settings_["encode_batch_size"]),
                 bool(self.settings_["amp"]),
             )
+        count, seconds = self.encoded_
+        self.encoded_ = (count + len(images), seconds + time.perf_counter() - started)
+        return codes
 
 
 def native_side(view: ImageView) -> int | None:

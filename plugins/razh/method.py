@@ -94,11 +94,23 @@ class RAZH(DeepHashingMethod):
         "losses": Option("cls+h+rec", help="Table IV's subsets: '+'-joined cls, h, rec"),
         "alpha": Option(None, kind="number", minimum=0.0, help="weight of L_h (Table VIII)"),
         "beta": Option(None, kind="number", minimum=0.0, help="weight of L_r + L_hal"),
+        "hash_loss_batch": Option(
+            16,
+            minimum=2,
+            nullable=True,
+            help="batch L_h's scale refers to (the authors' 16; null: each step's own)",
+        ),
         "pool": Option("mean", choices=("mean", "cls"), help="feature the hash layer reads"),
         "hash_input": Option(
             "masked", choices=("masked", "full"), help="h from f_x (masked) or the whole image"
         ),
         "norm_pix_loss": Option(False, help="per-patch normalised pixel targets"),
+        "decoder_pos_embed": Option(
+            None, kind="string", choices=("learned", "sincos"), help="decoder positions"
+        ),
+        "aux_hash_loss": Option(
+            None, kind="boolean", help="authors' L_cls + α·L_h on the mixing branch's h^a"
+        ),
         "diagnostics": Option(0, minimum=0, help="images to draw clusters and attributes of"),
     }
 
@@ -116,14 +128,27 @@ class RAZH(DeepHashingMethod):
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = razh_config.resolve(
-            self.options, data.dataset, self.bits, native_side(data.images)
+            self.options, data.dataset, self.bits, native_side(data.images), data.paper_family
         )
         settings["attributes"] = settings["attributes"] or self.attribute_source
         return settings
 
     # ------------------------------------------------------------------ engine hooks
 
+    @property
+    def display_name(self) -> str:
+        """The method as logs name it: ``razh[losses=cls+h]`` for a Table IV subset."""
+        losses = self.options.get("losses", "cls+h+rec")
+        if sorted(parse_losses(losses)) == sorted(("cls", "h", "rec")):
+            return self.method_name
+        return f"{self.method_name}[losses={losses}]"
+
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
+        context.progress.log(
+            f"{self.display_name} {self.bits} bits: α = {float(settings['alpha']):g}, "
+            f"β = {float(settings['beta']):g} ({settings['alpha_beta_source']}); reconstruction "
+            f"warm-up {settings['pretrain_epochs']} epochs ({settings['pretrain_epochs_source']})"
+        )
         self.vectors_ = self.sets_ = self.attribute_texts_ = None
         if self.mixing == "aem":
             self.vectors_, self.sets_, self.attribute_texts_ = attribute_inputs(
@@ -162,6 +187,7 @@ class RAZH(DeepHashingMethod):
             pool=settings["pool"],
             hash_input=settings["hash_input"],
             norm_pix_loss=bool(settings["norm_pix_loss"]),
+            decoder_pos_embed=str(settings["decoder_pos_embed"]),
         )
         return net, Normalizer(mean, std)
 
@@ -173,6 +199,8 @@ class RAZH(DeepHashingMethod):
             alpha=float(settings["alpha"]),
             beta=float(settings["beta"]),
             losses=parse_losses(settings["losses"]),
+            hash_loss_batch=settings["hash_loss_batch"],
+            aux_hash_loss=bool(settings["aux_hash_loss"]),
         )
 
     def before_training(self, session: Session) -> None:
@@ -197,7 +225,7 @@ class RAZH(DeepHashingMethod):
         )  # fmt: skip
         train(
             objective, session.images, session.labels, session.normalizer, stage,
-            session.context, label=label, method=self.method_name,
+            session.context, label=label, method=self.display_name,
         )  # fmt: skip
 
     def _training_record(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -308,6 +336,7 @@ class RAZHFineTuned(RAZH):
         settings = super().resolve_settings(data)
         if settings["scale"] == "paper" and self.options["model"] is None:
             settings["model"] = self.PAPER_MODEL
-        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0:
+        pretrained = settings.get("weights") or settings.get("pretrained")
+        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0 and not pretrained:
             settings["finetune_epochs"] = self.CPU_FINETUNE_EPOCHS
         return settings

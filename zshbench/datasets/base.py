@@ -110,6 +110,7 @@ class ImageSet:
     class_attributes: np.ndarray | None = None
     binary_class_attributes: np.ndarray | None = None
     standard_unseen_classes: list[str] | None = None
+    paper_family: str = ""  # the spec's (see DatasetSpec.paper_family)
 
     def __post_init__(self) -> None:
         self.image_ids = np.asarray(self.image_ids).astype(str)

@@ -43,6 +43,7 @@ _STRING_FIELDS = (
     "citation",
     "root_env",
     "default_split",
+    "paper_family",
 )
 _PROTOCOL_REQUIRED = ("num_seen", "num_unseen", "train_per_seen_class", "query_per_unseen_class")
 _RANDOM_SPLIT = re.compile(r"^random-\d+$")
@@ -202,6 +203,11 @@ def spec_from_mapping(data: dict[str, Any], path: Path) -> DatasetSpec:
             "default_split",
             f"is {default_split!r}: name one of named_splits (optionally '<name>@<seed>'), "
             "'random-<seed>' or 'file:<path>'",
+        )
+    family = data.get("paper_family", "")
+    if family and not valid_name(family):
+        raise _fail(
+            path, "paper_family", f"is {family!r}: name a published data set, e.g. 'cub' or 'awa2'"
         )
     download = data.get("download")
     values = {key: data[key] for key in data if key not in ("protocol", "named_splits")}
