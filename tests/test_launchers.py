@@ -197,6 +197,19 @@ def test_no_sbatch_is_one_line(tmp_path, monkeypatch, capsys):
     assert code == 2 and "sbatch is not on this machine's PATH" in output
 
 
+def test_a_launched_sweep_may_name_several_data_sets(tmp_path):
+    """``--dataset digits,FILE``: the cells of both, each narrowed to its own data set."""
+    copy = tmp_path / "digits-copy.toml"
+    text = (Path(__file__).parents[1] / "datasets_registry" / "digits.toml").read_text()
+    copy.write_text(re.sub(r'(?m)^name = "digits"', 'name = "digits-copy"', text))
+    request = _request(tmp_path / "r", "lsh", (8,))
+    cells = sweep_cells(replace(request, dataset=f"digits,{copy}"))
+    assert [(c.dataset, c.source) for c in cells] == [("digits", "digits"),
+                                                     ("digits-copy", str(copy))]  # fmt: skip
+    assert cells[1].request(request).dataset == str(copy)
+    assert cells[1].path.is_relative_to(tmp_path / "r" / "digits-copy")
+
+
 def test_dry_run_lists_what_would_train_and_trains_nothing(tmp_path, capsys):
     code, output = run_cli(capsys, ["run", "-m", "lsh", "-d", "digits", "-b", "8,16", "--results",
                       str(tmp_path), "--dry-run"])  # fmt: skip
