@@ -126,6 +126,13 @@ def test_status_tells_missing_running_resumable_and_failed_cells_apart(tmp_path,
                                "missing": 0, "cells": 4}  # fmt: skip
     assert [row["bits"] for row in shown["cells"]] == [8, 16, 24, 32]
     assert sweep_status(tmp_path, methods=["itq"]) == []
+    # a job that is gone without its record (killed before it could say why) is failed
+    dead = 2**22 + 12345  # above the kernel's pid_max default: no such process
+    write_note(cells[3], state="submitted", job_id=str(dead), log="/y.err", launcher="local")
+    assert cell_state(cells[3]) == "failed"
+    write_note(cells[3], state="submitted", job_id="77_3", log="/y.err", launcher="slurm")
+    assert cell_state(cells[3], {"77_3"}) == "running" and cell_state(cells[3], set()) == "failed"
+    assert cell_state(cells[3], None) == "missing"  # no squeue answer: not known to be gone
 
 
 def test_the_sbatch_script_submitit_writes_carries_every_option(tmp_path, monkeypatch):
@@ -188,6 +195,19 @@ def test_no_sbatch_is_one_line(tmp_path, monkeypatch, capsys):
     code, output = run_cli(capsys, ["run", "-m", "lsh", "-d", "digits", "--results", str(tmp_path),
                       "--launcher", "slurm"])  # fmt: skip
     assert code == 2 and "sbatch is not on this machine's PATH" in output
+
+
+def test_a_launched_sweep_may_name_several_data_sets(tmp_path):
+    """``--dataset digits,FILE``: the cells of both, each narrowed to its own data set."""
+    copy = tmp_path / "digits-copy.toml"
+    text = (Path(__file__).parents[1] / "datasets_registry" / "digits.toml").read_text()
+    copy.write_text(re.sub(r'(?m)^name = "digits"', 'name = "digits-copy"', text))
+    request = _request(tmp_path / "r", "lsh", (8,))
+    cells = sweep_cells(replace(request, dataset=f"digits,{copy}"))
+    assert [(c.dataset, c.source) for c in cells] == [("digits", "digits"),
+                                                     ("digits-copy", str(copy))]  # fmt: skip
+    assert cells[1].request(request).dataset == str(copy)
+    assert cells[1].path.is_relative_to(tmp_path / "r" / "digits-copy")
 
 
 def test_dry_run_lists_what_would_train_and_trains_nothing(tmp_path, capsys):

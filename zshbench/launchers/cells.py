@@ -39,6 +39,7 @@ class Cell:
     bits: int
     seed: int
     path: Path
+    source: str = ""  # the --dataset entry as given (a name or a .toml file); "": ``dataset``
 
     @property
     def label(self) -> str:
@@ -55,7 +56,10 @@ class Cell:
 
     def request(self, sweep: RunRequest) -> RunRequest:
         """The sweep's request narrowed to this cell alone."""
-        return replace(sweep, method=self.method, bits=[self.bits], seeds=[self.seed])
+        dataset = self.source or sweep.dataset
+        return replace(
+            sweep, method=self.method, dataset=dataset, bits=[self.bits], seeds=[self.seed]
+        )
 
 
 class NullProgress:
@@ -64,25 +68,29 @@ class NullProgress:
 
 
 def sweep_cells(request: RunRequest, progress: Any = None) -> list[Cell]:
-    """Every cell ``request`` names (methods × bits × seeds), in order. Loads the data set once
-    for its split id (and writes the split manifest, as an in-process run does)."""
+    """Every cell ``request`` names (data sets × methods × bits × seeds), in order. A launched
+    sweep may name several data sets (``--dataset cub,awa2``); each is loaded once for its split
+    id (and its split manifest written, as an in-process run does)."""
     from ..plugin_manager import load_plugins
 
     names = expand_methods(request.method, load_plugins())
-    views, _ = prepare_split(request, progress or NullProgress())
-    split = views.split
+    sources = [part.strip() for part in str(request.dataset).split(",") if part.strip()]
     cells = []
-    for method in names:
-        run_name = request.run_name or default_run_name(method, request.options)
-        for bits in request.bits:
-            for seed in request.seeds:
-                path = record_path(
-                    request.results_dir, split.dataset, split.split_id, run_name, bits, seed,
-                    request.ties, request.topk,
-                )  # fmt: skip
-                cells.append(
-                    Cell(method, run_name, split.dataset, split.split_id, bits, seed, path)
-                )
+    for source in sources:
+        views, _ = prepare_split(replace(request, dataset=source), progress or NullProgress())
+        split = views.split
+        for method in names:
+            run_name = request.run_name or default_run_name(method, request.options)
+            for bits in request.bits:
+                for seed in request.seeds:
+                    path = record_path(
+                        request.results_dir, split.dataset, split.split_id, run_name, bits,
+                        seed, request.ties, request.topk,
+                    )  # fmt: skip
+                    cells.append(
+                        Cell(method, run_name, split.dataset, split.split_id, bits, seed, path,
+                             source)
+                    )  # fmt: skip
     return cells
 
 

@@ -27,7 +27,8 @@ def write_manifest(folder: Path, cells: list[Cell]) -> None:
 
     rows = [
         {"method": c.method, "run_name": c.run_name, "dataset": c.dataset,
-         "split_id": c.split_id, "bits": c.bits, "seed": c.seed, "path": str(c.path)}
+         "split_id": c.split_id, "bits": c.bits, "seed": c.seed, "path": str(c.path),
+         "source": c.source}
         for c in cells
     ]  # fmt: skip
     atomic_write_text(folder / "cells.json", json.dumps(rows, indent=1) + "\n")
@@ -43,6 +44,7 @@ def known_cells(results_dir: Path) -> list[Cell]:
                 cell = Cell(
                     str(row["method"]), str(row["run_name"]), str(row["dataset"]),
                     str(row["split_id"]), int(row["bits"]), int(row["seed"]), Path(row["path"]),
+                    str(row.get("source", "")),
                 )  # fmt: skip
                 found.setdefault(cell.path, cell)
         except (OSError, ValueError, KeyError, TypeError):
