@@ -24,10 +24,12 @@ runner does. Nothing but the images is invented: the same code trains as in a ru
 SitNet's class vectors are the attribute rows (``semantics=attributes``). DRMH gets a randomly
 initialised torchvision Faster R-CNN saved to a temporary file, unless ``--detector-weights``
 names one. Prints per method: fit seconds, warm-up seconds, seconds per epoch, images/s (the
-engine's own figure), peak memory (CUDA ``max_memory_allocated``; CPU: the process's peak
-resident set, which only grows), encoding images/s and the mAP on the random set (near chance:
-a check that encoding and evaluation ran, not a result). A failing method prints its error and
-the others go on. Nothing is asserted.
+engine's own figure), the bare step's and the loader's images/s on the same batches (the record's
+``input_pipeline``, :mod:`plugins.deep.loader`) and the epoch's rate as a share of the step's
+(``ep/step``: 100 % when nothing but the steps costs time), peak memory (CUDA
+``max_memory_allocated``; CPU: the process's peak resident set, which only grows), encoding
+images/s and the mAP on the random set (near chance: a check that encoding and evaluation ran,
+not a result). A failing method prints its error and the others go on. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -128,7 +130,12 @@ def one_method(name, spec, args, data, test, context, detector: Path | None) -> 
         topk=min(5000, len(codes) - half), device=context.device,
     )  # fmt: skip
     map_key = next(k for k in scores if str(k).startswith("map@"))
+    rates = training.get("input_pipeline") or {}
+    step_rate = rates.get("step_img_s") or float("nan")
     return {
+        "step_img_s": step_rate,
+        "loader_img_s": rates.get("loader_img_s") or float("nan"),
+        "epoch_to_step": training.get("images_per_second", float("nan")) / step_rate,
         "fit_s": fit_s,
         "warmup_s": phases.get("warmup_s", 0.0),
         "epoch_s": training.get("seconds_per_epoch", float("nan")),
@@ -182,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'method':10} {'batch':>5} {'fit s':>7} {'warm-up s':>9} {'epoch s':>8} "
-        f"{'img/s':>7} {'peak MB':>8} {'enc img/s':>9} {'loss':>8} {'mAP':>6}"
+        f"{'img/s':>7} {'step/s':>7} {'load/s':>7} {'ep/step':>7} {'peak MB':>8} "
+        f"{'enc img/s':>9} {'loss':>8} {'mAP':>6}"
     )
     print(header, flush=True)
     rows = []
@@ -202,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"method": name, **row})
             print(
                 f"{name:10} {row['batch'] or 0:5d} {row['fit_s']:7.1f} {row['warmup_s']:9.1f} "
-                f"{row['epoch_s']:8.1f} {row['img_s']:7.1f} {row['peak_mb']:8.0f} "
+                f"{row['epoch_s']:8.1f} {row['img_s']:7.1f} {row['step_img_s']:7.1f} "
+                f"{row['loader_img_s']:7.1f} {row['epoch_to_step']:7.1%} {row['peak_mb']:8.0f} "
                 f"{row['encode_img_s']:9.1f} {row['loss']:8.4f} {row['map']:6.3f}",
                 flush=True,
             )

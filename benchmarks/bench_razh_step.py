@@ -9,7 +9,9 @@ For each input geometry, the same timm ViT encoder is timed twice on random imag
 * **supervised ViT**: forward of the whole image, a linear classifier, cross-entropy,
   backward, AdamW: the reference a reader knows the cost of.
 
-It prints images/s, milliseconds per step and peak memory (CUDA: ``max_memory_allocated``;
+The two steps are called in turn (A B A B ...), each timed on its own, under the scale's
+``threads`` setting (one torch thread at CPU scale, as a run trains; torch's default at paper
+scale). It prints images/s, milliseconds per step and peak memory (CUDA: ``max_memory_allocated``;
 CPU: the process's peak resident set), with bf16 autocast on CUDA as RAZH trains there.
 ``--scale cpu`` times the CPU-scale geometries of digits (8 px) and cub-mini64 (64 px birds,
 resized to 32 px), with the conv-stem token encoder; ``--scale paper`` is ViT-B/16 at 224
@@ -31,10 +33,10 @@ from benchmarks.step_timing import (  # noqa: E402
     peak_memory_mb,
     reset_peak_memory,
     supervised_step,
-    time_steps,
+    time_alternating,
 )
 from plugins.deep.backbones import build_backbone  # noqa: E402
-from plugins.deep.engine import autocast  # noqa: E402
+from plugins.deep.engine import autocast, torch_threads  # noqa: E402
 from plugins.razh import config as razh_config  # noqa: E402
 from plugins.razh.method import RAZH  # noqa: E402
 from plugins.razh.model import AttributeEmbedding, RAZHNet  # noqa: E402
@@ -100,13 +102,22 @@ def bench_geometry(
         optimizer.step()
 
     supervised = supervised_step(net.encoder, classes, images, labels, amp)
-
-    results = []
-    for name, step in (("supervised ViT", supervised), ("RAZH (Eq. 16)", razh_step)):
+    pair = {"supervised ViT": supervised, "RAZH (Eq. 16)": razh_step}
+    peaks = {}
+    for name, step in pair.items():  # peak memory of each step alone, one untimed call
         reset_peak_memory(device)
-        seconds = time_steps(step, steps, warmup, device)
-        results.append((name, seconds, peak_memory_mb(device)))
-    return results
+        step()
+        peaks[name] = peak_memory_mb(device)
+    with torch_threads(threads_of(settings), device):
+        seconds = time_alternating(pair, steps, warmup, device)
+    return [(name, seconds[name], peaks[name]) for name in pair]
+
+
+def threads_of(settings: dict) -> int | None:
+    """The torch threads a run of this scale uses on a CPU (its ``threads`` setting; None:
+    torch's default), so the step is timed as a run takes it."""
+    threads = settings.get("threads")
+    return None if threads is None else int(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     device, amp = args.device, not args.no_amp
     steps = args.steps or (2 if args.quick else 20)
     warmup = 1 if args.quick else 3
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    print(f"device {device}, torch {torch.__version__}, threads: the scale's "
+          f"({args.scale}; torch's default here {torch.get_num_threads()}), A B alternating, "
           f"bf16 autocast {'on' if amp and device.startswith('cuda') else 'off'}, "
           f"{args.bits} bits, {steps} timed steps")  # fmt: skip
     print(f"{'geometry':28} {'step':16} {'batch':>5} {'ms/step':>9} {'img/s':>9} {'peak MB':>9}")

@@ -49,6 +49,28 @@ def time_steps(step: Callable[[], None], steps: int, warmup: int, device: str) -
     return (time.perf_counter() - started) / steps
 
 
+def time_alternating(
+    steps: dict[str, Callable[[], None]], rounds: int, warmup: int, device: str
+) -> dict[str, float]:
+    """Seconds per call of each step, the steps called in turn (A B A B ...): a machine's
+    drift in load or clock then falls on every step alike instead of on whichever ran last.
+    Each call is timed on its own (CUDA: synchronised before and after)."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    totals = dict.fromkeys(steps, 0.0)
+    for _ in range(rounds):
+        for name, step in steps.items():
+            if on_cuda(device):
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            step()
+            if on_cuda(device):
+                torch.cuda.synchronize()
+            totals[name] += time.perf_counter() - started
+    return {name: total / max(1, rounds) for name, total in totals.items()}
+
+
 def supervised_step(
     encoder: nn.Module, classes: int, images: torch.Tensor, labels: torch.Tensor, amp: bool
 ) -> Callable[[], None]:

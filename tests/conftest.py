@@ -11,6 +11,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ZSHBENCH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _image_cache_folder(tmp_path_factory):
+    """Decoded image caches of a test session go to its own folder, never the user's data
+    home (a test that studies the cache sets ZSHBENCH_IMAGE_CACHE itself)."""
+    previous = os.environ.get("ZSHBENCH_IMAGE_CACHE")
+    os.environ["ZSHBENCH_IMAGE_CACHE"] = str(tmp_path_factory.mktemp("image-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ZSHBENCH_IMAGE_CACHE", None)
+    else:
+        os.environ["ZSHBENCH_IMAGE_CACHE"] = previous
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data (real CUB/AWA2 metadata, cub-mini64, GloVe vectors), or skip."""

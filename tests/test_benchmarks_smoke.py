@@ -22,11 +22,12 @@ def _load_benchmark():
 
 
 def test_bench_evaluation_quick(capsys: pytest.CaptureFixture[str]) -> None:
-    status = _load_benchmark().main(["--quick", "--device", "cpu"])
+    status = _load_benchmark().main(["--quick", "--threads", "1"])
     output = capsys.readouterr().out
     assert status == 0, output
-    assert "agrees with the reference to 1e-12: yes" in output
-    assert " NO " not in output and "NO (" not in output
+    assert "every implementation agrees with zshbench's index policy to 1e-12: yes" in output
+    assert " NO " not in output and "NO (" not in output and not output.count(" NO\n")
+    assert "The whole process" in output and "Scaling in N and Q" in output
     for policy in ("expected (exact)", "random, seeds 0-4", "index, database in class order"):
         assert policy in output
 
@@ -114,3 +115,26 @@ def test_bench_epoch_at_cpu_scale_is_digits_shaped(tmp_path, capsys) -> None:
     rows = pd.read_csv(table).set_index("method")
     assert rows.loc["razh", "warmup_s"] > 0  # its reconstruction warm-up ran
     assert rows.loc["ddsh", "loss"] > 0 and rows.loc["razh", "batch"] == 32
+
+
+def test_bench_report_small(capsys: pytest.CaptureFixture[str]) -> None:
+    """The report benchmark at 200 records: both implementations give the same table."""
+    status = _load("bench_report").main(["--records", "200", "--repeats", "1"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "same table: yes" in output and "200 records" in output
+
+
+def test_bench_data_path_quick(tmp_path, capsys) -> None:
+    """Every path of the data-path benchmark delivers a batch; the table has its four rows."""
+    from PIL import Image
+
+    for i in range(6):
+        Image.new("RGB", (40 + i, 30), (40 * i, 90, 200)).save(tmp_path / f"{i}.jpg")
+    status = _load("bench_data_path").main(
+        ["--images", str(tmp_path), "--batch", "4", "--size", "32", "--repeats", "1"]
+    )
+    output = capsys.readouterr().out
+    assert status == 0, output
+    for row in ("today, PIL from JPEG", "today, uint8 in memory", "new, from the cache"):
+        assert any(line.startswith(row) for line in output.splitlines()), output

@@ -370,3 +370,52 @@ def test_an_untrained_classifier_is_not_used_to_measure_training_accuracy():
         network, images, labels, normalizer, RunContext(), settings, classifier_trained=False
     )
     assert training_accuracy(untrained) == (1.0, "nearest class-centre code")
+
+
+def test_the_cpu_scale_image_side_is_stated_once_and_agrees_everywhere():
+    """scales.py's code, its comments and the README name one CPU-scale image side."""
+    from pathlib import Path
+
+    from plugins.deep import scales
+
+    side = scales.CPU_MAX_SIDE
+    assert scales.cpu_geometry(2 * side)[0] == side
+    source = Path(scales.__file__).read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"up to {side} px" in readme and f"at most {side}" in source
+    for other in (16, 48, 64, 128):  # no stale figure left in either
+        assert f"up to {other} px" not in readme and f"at most {other}" not in source
+
+
+def test_loader_and_step_rates_are_timed_apart(monkeypatch):
+    """3 batches of 4 images: loading takes 0.5 s, the step 2 s → 8 and 2 img/s, ratio 4."""
+    from plugins.deep import loader
+
+    ticks = iter([t for i in range(3) for t in (10 * i, 10 * i + 0.5, 10 * i + 1, 10 * i + 3)])
+    monkeypatch.setattr(loader.time, "perf_counter", lambda: next(ticks))
+    images = torch.zeros((12, 3, 4, 4), dtype=torch.uint8)
+    pipeline = loader.InputPipeline(
+        images, Normalizer((0.5,) * 3, (0.5,) * 3), None, torch.device("cpu")
+    )
+    for _batch in range(3):
+        with pipeline.timed("loader", 4):
+            pass
+        with pipeline.timed("step", 4):
+            pass
+    record = pipeline.meter.to_record()
+    assert record["loader_img_s"] == 8.0 and record["step_img_s"] == 2.0
+    assert record["loader_to_step"] == 4.0 and record["timed_batches"] == 3
+
+
+def test_a_training_run_reports_its_loader_and_step_rates():
+    images, labels, codes = toy_data()
+    torch.manual_seed(0)
+    settings = TrainSettings(epochs=2, batch_size=12, lr=0.05, weight_decay=0.0, augment="crop")
+    normalizer = Normalizer((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    objective = PullToClassCode(ToyHashNet(), codes)
+    rates = train(objective, images, labels, normalizer, settings, RunContext()).input_pipeline
+    assert rates["timed_batches"] == 2 * 3  # every step of both epochs, on a CPU
+    assert rates["loader_img_s"] > 0 and rates["step_img_s"] > 0
+    assert rates["loader_to_step"] == pytest.approx(
+        rates["loader_img_s"] / rates["step_img_s"], rel=0.01
+    )

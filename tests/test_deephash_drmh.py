@@ -164,3 +164,39 @@ def test_drmh_end_to_end_on_digits(tmp_path, detector_file):
     assert training["detector"]["regions"] == 3 and training["detector"]["detection_s"] > 0
     assert training["detector"]["images_detected"] > 400  # training and validation images
     assert any("not a strict zero-shot result" in w for w in training["warnings"])
+
+
+def test_training_regions_are_cached_on_disk_by_detector_and_images(
+    tmp_path, monkeypatch, detector_file
+):
+    """A second fit on the same images with the same detector reads the training images'
+    regions from disk (no detection); a damaged file is detected again with one line."""
+    from zshbench.method import Progress
+
+    monkeypatch.setenv("ZSHBENCH_IMAGE_CACHE", str(tmp_path / "cache"))
+    easy = easy_set()
+    options = {**SMALL, **EASY_TRAINING, "epochs": 1}
+    lines: list[str] = []
+
+    class Lines(Progress):
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    def fit() -> tuple[drmh.DRMH, torch.Tensor]:
+        torch.manual_seed(0)
+        method = drmh.DRMH(16, detector_weights=str(detector_file), **options)
+        method.fit(easy.train, RunContext(seed=0, progress=Lines()))
+        return method, method.encode(easy.train.images, RunContext(seed=0))
+
+    first, codes = fit()
+    assert first.extractor_.detected == len(easy.train.labels)
+    stored = list((tmp_path / "cache" / "drmh-regions").glob("*.pt"))
+    assert len(stored) == 1
+    second, again = fit()
+    assert second.extractor_.detected == 0  # regions from disk, training accuracy included
+    assert (codes == again).all()  # the same regions, hence the same training and codes
+    stored[0].write_bytes(b"not a torch file")
+    lines.clear()
+    third, _ = fit()
+    assert third.extractor_.detected == len(easy.train.labels)
+    assert sum("region cache" in line and "detecting again" in line for line in lines) == 1

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-import zshbench.evaluation.metrics as metrics
+import zshbench.evaluation.expected as expected_math
+import zshbench.evaluation.scan as numpy_scan
 from zshbench.errors import ZshbenchError
 from zshbench.evaluation import (
     TIE_POLICIES,
@@ -233,7 +234,7 @@ def test_multi_label_matches_brute_force(ties):
 def test_multi_label_relevance_by_hand():
     # query labels {0, 2}: rows {1} share nothing; {0, 1} shares 0; {2} shares 2; {} nothing.
     got = relevance(np.array([[1, 0, 1]]), np.array([[0, 1, 0], [1, 1, 0], [0, 0, 1], [0, 0, 0]]))
-    assert got.cpu().tolist() == [[False, True, True, False]]
+    assert got.tolist() == [[False, True, True, False]]
 
 
 def test_random_policy_is_seeded_and_chunk_independent(monkeypatch):
@@ -244,7 +245,8 @@ def test_random_policy_is_seeded_and_chunk_independent(monkeypatch):
     c = average_precision_per_query(q, ql, db, dbl, topk=100, ties="random", seed=2)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 7 * 400)  # 7 queries per chunk
+    monkeypatch.setattr(numpy_scan, "BLOCK_QUERIES", 7)  # 7 queries per block
+    monkeypatch.setattr(numpy_scan, "KERNEL_ELEMENTS", 3 * 400)  # 3 rows per distance call
     assert np.array_equal(a, average_precision_per_query(q, ql, db, dbl, 100, "random", 1))
 
 
@@ -331,7 +333,7 @@ def test_expected_matches_plain_sum_on_large_tie_groups():
 def test_harmonic_closed_form():
     # sum_{i=1}^{n} (a + b(i-1)) / (N + i) = b n + (a - b - bN)(H(N+n) - H(N)), checked
     # against the plain sum, including n = 1 and large N.
-    tables = metrics._Tables(40000)
+    tables = expected_math.Tables(40000)
     harmonic = tables.harmonic.astype(np.float64)
     cases = [
         (0, 1, 1, 0),
@@ -346,7 +348,7 @@ def test_harmonic_closed_form():
         plain = math.fsum((a + b * (i - 1)) / (big_n + i) for i in range(1, n + 1))
         closed = b * n + (a - b - b * big_n) * (harmonic[big_n + n] - harmonic[big_n])
         assert closed == pytest.approx(plain, rel=1e-9)
-        ours = metrics._expected_block_sum(
+        ours = expected_math._expected_block_sum(
             np.array([big_n]), np.array([before_hits]), np.array([n]), np.array([r]), tables
         )[0]
         assert ours == pytest.approx(r / n * plain, rel=1e-13)
@@ -378,8 +380,8 @@ def test_expected_is_chunk_independent(monkeypatch):
     rng = np.random.default_rng(24)
     q, ql, db, dbl = random_case(rng, 25, 500, 5, 3)
     whole = average_precision_per_query(q, ql, db, dbl, topk=200)
-    monkeypatch.setattr(metrics, "_CHUNK_ELEMENTS", 3 * 500)
-    monkeypatch.setattr(metrics, "_FLAT_TERMS", 10)
+    monkeypatch.setattr(numpy_scan, "BLOCK_QUERIES", 3)
+    monkeypatch.setattr(expected_math, "FLAT_TERMS", 10)
     assert np.allclose(average_precision_per_query(q, ql, db, dbl, topk=200), whole, atol=1e-15)
 
 
@@ -459,9 +461,9 @@ def test_hamming_and_relevance_match_brute_force():
     rng = np.random.default_rng(41)
     q, ql, db, dbl = random_case(rng, 9, 77, 37, 4)
     dist = hamming_distances(q, (db > 0).astype(np.uint8))
-    assert dist.dtype == torch.int32
-    assert np.array_equal(dist.cpu().numpy(), plain_distances(q, db))
-    rel = relevance(ql, dbl).cpu().numpy()
+    assert isinstance(dist, np.ndarray) and dist.dtype == np.int32  # numpy on the CPU
+    assert np.array_equal(dist, plain_distances(q, db))
+    rel = relevance(ql, dbl)
     assert np.array_equal(rel, np.array([plain_relevant(ql[i], dbl) for i in range(9)]))
 
 

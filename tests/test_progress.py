@@ -63,7 +63,8 @@ def test_a_log_that_cannot_be_written_never_stops_the_run(tmp_path):
 
 
 def test_status_shows_on_the_innermost_open_bar_and_is_replaced():
-    console = Console(file=io.StringIO(), force_terminal=False)
+    # 120 columns: room for the whole status (at 80 it is cut, tests/test_progress_width.py)
+    console = Console(file=io.StringIO(), force_terminal=False, width=120)
     with RichProgress(console) as progress:
         with progress.task("train razh 24 bits", total=None):
             progress.status("epoch 1/30: loss=2.0")

@@ -772,3 +772,11 @@ def test_cls_h_skips_the_reconstruction_warm_up_and_its_log_names_the_variant(
     assert record["config"]["resolved"]["alpha_beta_source"].startswith("chosen on digits")
     named = [line for line in progress.lines if "16 bits:" in line]  # the method's own lines
     assert named and all(line.startswith("razh[losses=cls+h] ") for line in named)
+
+
+def test_paper_scale_follows_the_authors_code_where_cpu_scale_keeps_its_measured_choices():
+    paper = razh_config.resolve(options(scale="paper"), "cub", 24, native_size=None)
+    assert paper["warmup_epochs"] == 0.0  # the authors warm up none
+    assert paper["decoder_pos_embed"] == "sincos" and paper["aux_hash_loss"] is True
+    cpu = razh_config.resolve(options(), "cub-mini64", 24, native_size=64)
+    assert cpu["decoder_pos_embed"] == "learned" and cpu["aux_hash_loss"] is False

@@ -16,6 +16,8 @@ one block, so every test here runs in milliseconds. What is checked:
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -603,3 +605,14 @@ def test_without_reconstruction_the_decoder_and_mixing_are_skipped_and_h_is_the_
     assert lean.reconstruction is None and lean.h_aux is None and lean.mixing is None
     torch.testing.assert_close(lean.h, full.h)
     torch.testing.assert_close(lean.logits, full.logits)
+
+
+def test_sincos_decoder_positions_are_maes_fixed_formula():
+    from plugins.razh.model import sincos_2d
+
+    table = sincos_2d((3, 4), 8)  # quarter = 2 frequencies: 1 and 1/100
+    row, col = 1, 2
+    expected = [math.sin(row), math.sin(row / 100), math.cos(row), math.cos(row / 100),
+                math.sin(col), math.sin(col / 100), math.cos(col), math.cos(col / 100)]  # fmt: skip
+    assert table.shape == (12, 8)
+    assert table[row * 4 + col].tolist() == pytest.approx(expected, abs=1e-6)

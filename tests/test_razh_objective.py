@@ -158,3 +158,32 @@ def test_training_accuracy_is_reported_only_when_l_cls_trains_the_classifier():
     assert "acc" not in parts(frozenset({"h"})) and "acc" not in parts(frozenset({"h", "rec"}))
     assert RAZHObjective(FixedNetwork(), ALPHA, BETA, frozenset({"cls"})).classifier_trained
     assert not RAZHObjective(FixedNetwork(), ALPHA, BETA, frozenset({"h"})).classifier_trained
+
+
+class NetworkWithClassifier(FixedNetwork):
+    """FixedNetwork with an identity classifier on the 2 bits (scores = h)."""
+
+    def __init__(self):
+        super().__init__()
+        self.classifier = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.classifier.weight.copy_(torch.eye(2))
+            self.classifier.bias.zero_()
+
+
+def test_authors_aux_hash_loss_on_h_aux_by_hand():
+    images, labels = torch.zeros(2, 3, 4, 4), torch.tensor([0, 0])
+    losses = frozenset({"cls", "h", "rec"})
+    out = razh_loss_parts(NetworkWithClassifier(), images, labels, None, ALPHA, BETA, losses,
+                          aux_hash_loss=True)  # fmt: skip
+    # h^a = (0.1, -0.5), (0.8, 0.2), class 0: each cross-entropy is softplus(-0.6)
+    cls_aux = softplus(-0.6)
+    # h^a_1ᵀh^a_2 = 0.08 - 0.1 = -0.02, x = θ·inner/2 = -0.01; L_h = 2·(softplus(x) - x)/4
+    h_aux = 2 * (softplus(-0.01) + 0.01) / 4
+    assert float(out["cls_aux"]) == pytest.approx(cls_aux, rel=1e-6)
+    assert float(out["h_aux"]) == pytest.approx(h_aux, rel=1e-6)
+    assert float(out["loss"]) == pytest.approx(
+        by_hand()["loss"] + cls_aux + ALPHA * h_aux, rel=1e-6
+    )
+    plain = razh_loss_parts(NetworkWithClassifier(), images, labels, None, ALPHA, BETA, losses)
+    assert "cls_aux" not in plain and float(plain["loss"]) == pytest.approx(by_hand()["loss"])

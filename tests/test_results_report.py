@@ -405,6 +405,19 @@ def test_plot_file_names_never_leave_the_plot_folder(tmp_path):
     assert [p for p in tmp_path.rglob("*.png") if p.parent != results_dir / "plots"] == []
 
 
+def test_pretraining_that_overlaps_unseen_classes_is_marked(tmp_path):
+    overlapping = {"pretrained": {"sha256": "ab" * 32, "pretraining_overlaps_unseen": True}}
+    clean = {"pretrained": {"sha256": "cd" * 32, "pretraining_overlaps_unseen": False}}
+    for method, config in (("razh-f", overlapping), ("itq", clean), ("lsh", {})):
+        record = replace(_record(method=method), config=config)
+        path = results.record_path(tmp_path, "digits", "random-0-abc", method, 16, 0)
+        results.write_record(path, record)
+    text = render(tmp_path, "markdown")
+    rows = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    assert "razh-f †" in rows and "itq" in rows and "lsh" in rows
+    assert "†: pretrained with class labels that overlap the unseen classes" in text
+
+
 def test_rows_are_ranked_by_the_code_lengths_every_row_has(tmp_path):
     """'itq' ran 16 and 64 bits (0.90, 0.50), 'lsh' only 64 bits (0.60). On the shared 64-bit
     cell lsh (60) beats itq (50); by its own mean (70) or its best cell (90) itq would lead."""

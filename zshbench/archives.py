@@ -180,11 +180,25 @@ def _unpack_tar(
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as error:  # e.g. a link resolved through another
                     raise unsafe(archive, member.name, f"is refused ({error})") from None
+                except KeyError:  # tarfile's answer to a hard link it cannot resolve
+                    raise _dangling_hard_link(archive, member) from None
             else:  # older Python patch releases: the checks above are the whole guard
-                tar.extract(member, dest, set_attrs=False)
+                try:
+                    tar.extract(member, dest, set_attrs=False)
+                except KeyError:
+                    raise _dangling_hard_link(archive, member) from None
             written += 1
             advance(1)
     return written
+
+
+def _dangling_hard_link(archive: Path, member: tarfile.TarInfo) -> DatasetError:
+    return unsafe(
+        archive,
+        member.name,
+        f"is a hard link to {member.linkname!r}, which is not an earlier member of the archive "
+        "(a missing member, or itself)",
+    )
 
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:

@@ -1,4 +1,5 @@
-"""The ``zshbench`` command line: run, report, plot, schema, eval, split, download, list, info.
+"""The ``zshbench`` command line: run, report, plot, schema, eval, split, download, list, info,
+pretrain.
 
 Heavy imports (torch, models) happen inside the commands that need them, so ``zshbench list``
 and ``zshbench --help`` stay fast. Every user-facing error is one line with what to do.
@@ -16,6 +17,8 @@ import click
 
 from . import __version__
 from .errors import ZshbenchError, os_error_line
+from .launchers.cli_options import launcher_options, run_launched, status, wants_launcher
+from .safetext import printable
 
 KINDS = ("methods", "datasets", "loaders", "encoders", "extractors", "studies")
 TIE_POLICIES = ("expected", "random", "index")
@@ -23,16 +26,9 @@ TIE_POLICIES = ("expected", "random", "index")
 
 def _parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON when they parse as JSON, else strings."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ZshbenchError(f"bad {flag} {pair!r}", f"Write {flag} key=value.")
-        try:
-            options[key.replace("-", "_")] = json.loads(value)
-        except ValueError:
-            options[key.replace("-", "_")] = value
-    return options
+    from .options import parse_pairs
+
+    return parse_pairs(pairs, flag)
 
 
 def _check_protocol(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -135,6 +131,7 @@ def cli() -> None:
     is_flag=True,
     help="Download the data set first if it is missing (as 'zshbench download').",
 )
+@launcher_options
 def run(
     method,
     dataset,
@@ -155,6 +152,7 @@ def run(
     ties,
     save_codes,
     download_missing,
+    **launch,
 ) -> None:
     """Train, encode and evaluate METHOD on DATASET for every code length and seed."""
     from .distributed import world_from_env
@@ -185,6 +183,9 @@ def run(
         from .download.command import ensure_dataset
 
         ensure_dataset(dataset, data_root, request.data_options)
+    if wants_launcher(launch):  # cells as separate jobs (zshbench/launchers)
+        with RichProgress() as progress:
+            return run_launched(request, launch, progress)
     with RichProgress() as progress:
         paths = run_methods(request, progress)
     if not world_from_env().is_main:
@@ -259,7 +260,7 @@ def study(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["terminal", "markdown", "latex", "csv"]),
+    type=click.Choice(["terminal", "markdown", "latex", "csv", "html"]),
     default="terminal",
     show_default=True,
 )
@@ -286,13 +287,18 @@ def report(results_dir, fmt, paper, datasets, protocol, output) -> None:
     from .report import render, terminal_tables
 
     if fmt == "terminal" and output is None:
-        from rich.console import Console
+        from .tables_out import console as make_console
 
-        console = Console()
+        console = make_console()  # piped: no cell wrapped at 80 columns
         for table in terminal_tables(results_dir, paper, datasets or None, protocol):
             console.print(table)
         return
-    text = render(results_dir, fmt, paper, datasets or None, protocol)
+    if fmt == "html":  # one self-contained page (zshbench/html_report.py)
+        from .html_report import render_html
+
+        text = render_html(results_dir, paper, datasets or None)
+    else:
+        text = render(results_dir, fmt, paper, datasets or None, protocol)
     if output:
         from .results import atomic_write_text
 
@@ -318,7 +324,7 @@ def plot(results_dir, out_dir, datasets) -> None:
 
     paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
     for path in paths:
-        click.echo(str(path))
+        click.echo(printable(path))
 
 
 @cli.command()
@@ -335,16 +341,25 @@ def schema(what) -> None:
 @topk_option
 @ties_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the 'random' tie policy.")
-@click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="cpu (numpy, no torch), cuda, or auto (cuda when torch sees a GPU).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--curves/--no-curves", default=False, help="Include PR, P@N, R@N in --json.")
-def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
+@click.option("--curves/--no-curves", default=False, help="Also compute PR, P@N, R@N (--json).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Threads.")
+def eval_codes(codes_file, topk, ties, seed, device, as_json, curves, threads) -> None:
     """Evaluate codes made anywhere (an .npz with query_codes, query_labels, db_codes,
     db_labels)."""
     from .evaluation.io import load_codes_file
     from .evaluation.metrics import evaluate
-    from .runner import resolve_device
 
+    if device != "cpu":  # only a GPU run pays for torch (and the runner's imports)
+        from .runner import resolve_device
+
+        device = resolve_device(device)
     query_codes, query_labels, db_codes, db_labels = load_codes_file(codes_file)
     result = evaluate(
         query_codes,
@@ -354,11 +369,10 @@ def eval_codes(codes_file, topk, ties, seed, device, as_json, curves) -> None:
         topk=_topk(topk),
         ties=ties,
         seed=seed,
-        device=resolve_device(device),
+        device=device,
+        curves=curves,
+        threads=threads,
     )
-    if not curves:
-        for key in ("pr_curve", "p_at_n", "r_at_n"):
-            result.pop(key, None)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -401,7 +415,7 @@ def split(dataset, split, protocol, data_root, data_options, out) -> None:
     for key, value in summary.items():
         if isinstance(value, list):
             value = ", ".join(value)
-        click.echo(f"{key:>20}: {value}")
+        click.echo(f"{key:>20}: {printable(value)}")  # class names are data
     if out:
         atomic_write_text(out, manifest.to_json())
         click.echo(f"wrote {out}")
@@ -429,7 +443,23 @@ def split(dataset, split, protocol, data_root, data_options, out) -> None:
     type=click.IntRange(0, 100),
     help="Resume a dropped connection this many times before giving up.",
 )
-def download_command(dataset, root, allow_unverified, keep_archives, retries) -> None:
+@click.option(
+    "--stall-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds without a single byte before a connection counts as dropped.",
+)
+@click.option(
+    "--deadline",
+    default=6 * 3600.0,
+    show_default=True,
+    type=click.FloatRange(1, 30 * 86400),
+    help="Seconds one file may take in all, retries included (then it stops; rerun resumes).",
+)
+def download_command(
+    dataset, root, allow_unverified, keep_archives, retries, stall_timeout, deadline
+) -> None:
     """Download DATASET's published files, check their checksums, unpack them.
 
     DATASET is a registered data set, a .toml data-set file with a [download] table, or a
@@ -449,67 +479,58 @@ def download_command(dataset, root, allow_unverified, keep_archives, retries) ->
         allow_unverified=allow_unverified,
         keep_archives=keep_archives,
         retries=retries,
+        timeout=stall_timeout,
+        deadline=deadline,
     )
-    click.echo(result.message)
+    click.echo(printable(result.message, keep_newlines=True))
     if result.status == "embedded":
         return
     if isinstance(target, DownloadResource):
         for path in target.download.check:
-            click.echo(f"  {result.root / path}")
+            click.echo(f"  {printable(result.root / path)}")
         return
     found_by_default = download_root(target) == result.root
     root_flag = "" if found_by_default else f" --data-root {result.root}"
-    click.echo(f"Next: zshbench run --method <method> --dataset {dataset}{root_flag}")
+    click.echo(printable(f"Next: zshbench run --method <method> --dataset {dataset}{root_flag}"))
 
 
 def _list_downloads() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from .download.command import download_root, resources
     from .plugin_manager import load_plugins
+    from .tables_out import print_table
 
-    table = Table(title="downloadable", title_justify="left")
-    for column in ("name", "files", "size", "checksum", "goes to"):
-        table.add_column(column)
+    rows = []
     targets = [spec for _, spec, _ in load_plugins().datasets.items() if spec.download]
     for target in [*targets, *resources().values()]:
         spec = target.download
         sums = sorted({name for f in spec.files for name in f.checksums}) or ["none known"]
         size = f"{spec.size / 1e9:.2f} GB" if spec.size else "unknown"
         files = ", ".join(f.filename for f in spec.files)
-        table.add_row(target.name, files, size, ", ".join(sums), str(download_root(target)))
-    Console().print(table)
+        rows.append([target.name, files, size, ", ".join(sums), str(download_root(target))])
+    print_table("downloadable", ["name", "files", "size", "checksum", "goes to"], rows)
 
 
 @cli.command(name="list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
-def list_plugins(kind) -> None:
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: kind -> entries.")
+def list_plugins(kind, as_json) -> None:
     """Registered methods, data sets, encoders and extractors, with where each came from."""
-    from rich.console import Console
-    from rich.table import Table
-
     from .plugin_manager import load_plugins
+    from .tables_out import listing, print_table
 
     plugins = load_plugins()
-    # Piped output (grep, a file) gets wide lines, so no name or source is wrapped mid-word.
-    console = Console() if sys.stdout.isatty() else Console(width=320)
-    for name in [kind] if kind else KINDS:
-        table = Table(title=name, title_justify="left")
-        methods = name == "methods"
-        columns = ("name", "family", "summary", "citation", "from") if methods else None
-        for column in columns or ("name", "summary", "from"):
-            table.add_column(column)
-        for entry, spec, source in plugins.registry(name).items():
-            summary = getattr(spec, "summary", "") or getattr(spec, "title", "")
-            if methods:
-                family = spec.family + (", zero-shot" if getattr(spec, "zero_shot", False) else "")
-                table.add_row(entry, family, summary, getattr(spec, "citation", ""), source)
-            else:
-                table.add_row(entry, summary, source)
-        console.print(table)
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        listed = {}
+        for name in kinds:
+            columns, rows = listing(plugins, name)
+            listed[name] = [dict(zip(columns, row, strict=True)) for row in rows]
+        click.echo(json.dumps(listed, indent=1))
+    else:  # boxed at a terminal, tab-separated lines when piped (tables_out.py)
+        for name in kinds:
+            print_table(name, *listing(plugins, name))
     for line in plugins.warnings():
-        console.print(f"warning: {line}", style="yellow", markup=False, highlight=False)
+        click.echo(printable(f"warning: {line}"), err=as_json)  # JSON on stdout stays parseable
 
 
 @cli.command()
@@ -526,7 +547,7 @@ def info(name) -> None:
 
     plugins = load_plugins()
     for line in plugins.warnings():
-        click.echo(f"zshbench: warning: {line}", err=True)
+        click.echo(f"zshbench: warning: {printable(line)}", err=True)
     found = False
     if name in plugins.methods:
         spec = plugins.methods.get(name)
@@ -586,8 +607,31 @@ def info(name) -> None:
             click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
             _echo_options(cls.default_options)
             found = True
+    if name in plugins.studies:
+        _echo_study(plugins.studies.get(name), plugins.studies.source(name))
+        found = True
     if not found:
-        raise ZshbenchError(f"nothing is registered as {name!r}", "See 'zshbench list'.")
+        from .suggest import did_you_mean
+
+        every = [n for kind in KINDS for n in plugins.registry(kind).names()]
+        raise ZshbenchError(
+            f"nothing is registered as {name!r}", f"{did_you_mean(name, every)}See 'zshbench list'."
+        )
+
+
+def _echo_study(spec: Any, source: str) -> None:
+    """A study: its title, code lengths, paper figures and every row's run."""
+    click.echo(f"study {spec.name}: {spec.title} (from {source})")
+    if spec.summary:
+        click.echo(f"  {spec.summary}")
+    click.echo(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
+    if spec.reference:
+        click.echo(f"  paper's figures: {spec.reference}")
+    click.echo(f"  rows ({spec.label_column}: run):")
+    for label, method, options in spec.rows:
+        flags = " ".join(f"-o {k}={json.dumps(v)}" for k, v in options.items())
+        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}")
+    click.echo(f"  run it: zshbench study {spec.name} --dataset <data set>")
 
 
 def _echo_options(defaults: dict[str, Any]) -> None:
@@ -598,9 +642,22 @@ def _echo_options(defaults: dict[str, Any]) -> None:
         click.echo(f"    {key} = {default}  ({kind}){f'  {help_text}' if help_text else ''}")
 
 
+cli.add_command(status)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line each, like errors (no source line, no file position)."""
-    click.echo(f"zshbench: warning: {message}", err=True)
+    click.echo(f"zshbench: warning: {printable(message)}", err=True)
+
+
+def _add_commands() -> None:
+    """Commands kept in their own modules (each a thin front of a plugin)."""
+    from .pretraining import pretrain_command
+
+    cli.add_command(pretrain_command)
+
+
+_add_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -618,10 +675,10 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         sys.exit(error.exit_code)
     except ZshbenchError as error:
-        click.echo(f"zshbench: error: {error.one_line()}", err=True)
+        click.echo(f"zshbench: error: {printable(error.one_line())}", err=True)
         sys.exit(2)
     except OSError as error:  # disk full, permission denied, a file where a folder should be
-        click.echo(f"zshbench: error: {os_error_line(error)}", err=True)
+        click.echo(f"zshbench: error: {printable(os_error_line(error))}", err=True)
         sys.exit(2)
 
 

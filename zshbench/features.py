@@ -32,6 +32,11 @@ class FeatureExtractor(abc.ABC):
     def fit(self, images: ImageView, context: RunContext) -> None:  # noqa: B027 - optional hook
         """Learn anything data-dependent (most extractors need nothing)."""
 
+    def provenance(self, dataset: str) -> dict[str, Any] | None:
+        """Where pretrained weights came from (file, sha256, cfg, what they saw), for the
+        record's ``config.pretrained``; None (the default) when the extractor has none."""
+        return None
+
     @abc.abstractmethod
     def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
         """(len(images), D) float32 features."""
@@ -64,6 +69,7 @@ class FeatureHashingMethod(HashingMethod):
     }
 
     extractor_: FeatureExtractor | None = None
+    dataset_: str = ""
 
     def __init__(self, bits: int, **options: Any):
         super().__init__(bits, **options)
@@ -78,6 +84,7 @@ class FeatureHashingMethod(HashingMethod):
             raise ZshbenchError(f"{type(self).__name__}: bits must be positive, not {self.bits}")
         options = dict(self.options["extractor_options"] or {})
         self.extractor_ = make_extractor(self.options["extractor"], **options)
+        self.dataset_ = data.dataset
         started = time.perf_counter()
         self.extractor_.fit(data.images, context)
         fitted = time.perf_counter()
@@ -94,6 +101,14 @@ class FeatureHashingMethod(HashingMethod):
     def phase_seconds(self) -> dict[str, float]:
         """The extractor's fit (or cache load) and feature seconds, apart from the hashing."""
         return dict(getattr(self, "extractor_phases_", {}))
+
+    def config(self) -> dict[str, Any]:
+        """The method's options, and the extractor's pretrained weights when it has some."""
+        config = super().config()
+        provenance = self.extractor_.provenance(self.dataset_) if self.extractor_ else None
+        if provenance is not None:
+            config["pretrained"] = provenance
+        return config
 
     def features(self, images: ImageView, context: RunContext) -> np.ndarray:
         """(len(images), D) float64 features from the extractor fitted in ``fit``."""

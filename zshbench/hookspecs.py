@@ -102,3 +102,14 @@ def zshbench_register_reference_figures() -> list:
     ``zshbench report --paper`` shows, under each leaderboard, the figures every plugin
     registers for that data set (e.g. the RAZH paper's Table II, from the RAZH plugin).
     """
+
+
+@hookspec
+def zshbench_register_pretrainers() -> list:
+    """Return a list of :class:`zshbench.registry.PretrainerSpec` (backbone pre-training).
+
+    ``zshbench pretrain`` calls the target as ``target(request, progress)`` with a
+    :class:`zshbench.pretraining.PretrainRequest` and a :class:`zshbench.method.Progress`; it
+    writes the weights, their ``pretrained_cfg.json`` and a provenance file, and returns a dict
+    of figures to print.
+    """

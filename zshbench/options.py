@@ -259,14 +259,32 @@ def check_options(
     options = declared(defaults)
     unknown = set(given) - set(options)
     if unknown:
+        from .suggest import did_you_mean
+
+        guess = "".join(did_you_mean(key, options) for key in sorted(unknown))
         raise ZshbenchError(
             f"{owner} has no option {', '.join(sorted(unknown))}",
-            f"Its options are: {', '.join(sorted(options)) or 'none'}.",
+            f"{guess}Its options are: {', '.join(sorted(options)) or 'none'}.",
         )
     return {
         key: check_value(owner, key, option, given.get(key, option.default))
         for key, option in options.items()
     }
+
+
+def parse_pairs(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``key=value`` command-line pairs (``-o``): values are JSON when they parse as JSON, else
+    strings; dashes in keys become underscores."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ZshbenchError(f"bad {flag} {pair!r}", f"Write {flag} key=value.")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except ValueError:
+            options[key.replace("-", "_")] = value
+    return options
 
 
 # Earlier name of check_options, kept so code written against it keeps working.

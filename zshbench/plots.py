@@ -19,6 +19,7 @@ import numpy as np
 from .errors import ZshbenchError
 from .report import records_frame, summarise
 from .results import atomic_write_bytes, iter_records
+from .safetext import printable
 
 
 def _pyplot():
@@ -82,8 +83,54 @@ def _save(fig, path: Path, dpi: int) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _label(text: object) -> str:
+    """Record text as a plot label shown as it is: control characters escaped, and a leading
+    ``_`` (which matplotlib's legend would hide) kept visible. Mathtext is off for every plot
+    (see :func:`plot_all`), so a ``$`` in a name is a dollar sign."""
+    shown = printable(text)
+    return f" {shown}" if shown.startswith("_") else shown
+
+
+#: One marker per method, so lines stay apart in grey print and for colour-blind readers.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def map_vs_bits_figure(plt, group, chance: float | None, metric: str, title: str):
+    """mAP (%) against code length on a log2 axis, the chance level as a dashed line, one
+    marker per method and the legend outside the data."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for i, (method, rows) in enumerate(group.groupby("method")):
+        rows = rows.sort_values("bits")
+        ax.errorbar(
+            rows["bits"],
+            100 * rows["mean"],
+            yerr=100 * rows["std"].fillna(0.0),
+            marker=MARKERS[i % len(MARKERS)],
+            capsize=3,
+            label=_label(method),
+        )
+    if chance is not None:
+        ax.axhline(chance, color="0.4", linestyle="--", linewidth=1, label="chance level")
+    bits = sorted(group["bits"].unique())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(bits, [str(b) for b in bits])
+    ax.minorticks_off()
+    ax.set(xlabel="code length (bits, log2 axis)", ylabel=f"{metric} (%)", title=_label(title))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return fig
+
+
 def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = None) -> list[Path]:
-    """Write every plot; returns the PNG paths."""
+    """Write every plot; returns the PNG paths. Record text in titles and legends is plain
+    text: ``$`` never starts mathtext, so no name can break a plot."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _plot_all(results_dir, out_dir, datasets)
+
+
+def _plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None) -> list[Path]:
     plt = _pyplot()
     datasets = list(datasets) if datasets else None
     frame = records_frame(results_dir)
@@ -98,25 +145,11 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
     for (dataset, split, ties, metric), group in summary.groupby(
         ["dataset", "split", "ties", "metric"]
     ):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method, rows in group.groupby("method"):
-            rows = rows.sort_values("bits")
-            ax.errorbar(
-                rows["bits"],
-                100 * rows["mean"],
-                yerr=100 * rows["std"],
-                marker="o",
-                capsize=3,
-                label=method,
-            )
-        ax.set(
-            xlabel="code length (bits)",
-            ylabel=f"{metric} (%)",
-            title=f"{dataset} ({split}), ties: {ties}",
-        )
-        ax.set_xticks(sorted(group["bits"].unique()))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        level = frame[
+            (frame["dataset"] == dataset) & (frame["split"] == split) & (frame["ties"] == ties)
+        ]["chance"].dropna()
+        chance = 100 * float(level.iloc[0]) if len(level) else None
+        fig = map_vs_bits_figure(plt, group, chance, metric, f"{dataset} ({split}), ties: {ties}")
         path = out_dir / _file_name(dataset, split, ties, "map_vs_bits")
         fig.tight_layout()
         _save(fig, path, 120)
@@ -133,16 +166,16 @@ def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = 
                     x = curves[name][0][0]
                     y = np.mean([values for _, values in curves[name]], axis=0)
                     if name == "pr_curve":
-                        ax.plot(y[1], y[0], marker=".", label=run)
+                        ax.plot(y[1], y[0], marker=".", label=_label(run))
                     else:
-                        ax.plot(x, y[0], marker=".", label=run)
+                        ax.plot(x, y[0], marker=".", label=_label(run))
             axes[0].set(xlabel="recall", ylabel="precision", title="PR (Hamming radius)")
             axes[1].set(xlabel="N", ylabel="precision", title="P@N", xscale="log")
             axes[2].set(xlabel="N", ylabel="recall", title="R@N", xscale="log")
             for ax in axes:
                 ax.grid(alpha=0.3)
             axes[0].legend(fontsize=8)
-            fig.suptitle(f"{dataset} ({split}), {bits} bits, ties: {ties}")
+            fig.suptitle(_label(f"{dataset} ({split}), {bits} bits, ties: {ties}"))
             fig.tight_layout()
             path = out_dir / _file_name(dataset, split, ties, f"{bits}bits_curves")
             _save(fig, path, 110)

@@ -30,6 +30,7 @@ from .registry import (
     ExtractorSpec,
     LoaderSpec,
     MethodSpec,
+    PretrainerSpec,
     ReferenceFiguresSpec,
     Registry,
     StudySpec,
@@ -45,6 +46,7 @@ HOOKS = {
     "studies": ("zshbench_register_studies", StudySpec),
     "downloads": ("zshbench_register_downloads", DownloadResource),
     "references": ("zshbench_register_reference_figures", ReferenceFiguresSpec),
+    "pretrainers": ("zshbench_register_pretrainers", PretrainerSpec),
 }
 
 
@@ -77,6 +79,7 @@ class Plugins:
     references: Registry[ReferenceFiguresSpec] = field(
         default_factory=lambda: Registry("reference figures")
     )
+    pretrainers: Registry[PretrainerSpec] = field(default_factory=lambda: Registry("pretrainer"))
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def registry(self, kind: str) -> Registry:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -25,7 +27,23 @@ from rich.progress import (
     Progress as RichBar,
 )
 
+from .errors import ZshbenchError
 from .method import Progress
+from .safe_open import open_text
+from .safetext import plain_lines, printable
+
+#: What the bar, the count, the elapsed time and the ETA take of a line, beside the text.
+BAR_COLUMNS = 46
+
+
+def fit_status(description: str, message: str, width: int) -> str:
+    """``description · message``, cut (with an ellipsis) so that the bar, elapsed time and ETA
+    still fit on a ``width``-column line: per-epoch figures never push them off it."""
+    text = f"{description} · {message}"
+    room = width - BAR_COLUMNS
+    if len(text) <= room:
+        return text
+    return description if len(description) + 4 > room else text[: room - 1] + "…"
 
 
 class RichProgress(Progress):
@@ -38,8 +56,8 @@ class RichProgress(Progress):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self.bar = RichBar(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
+            TextColumn("{task.description}", markup=False),  # descriptions hold run names
+            BarColumn(bar_width=20),  # leaves room for the text at 80 columns
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -61,6 +79,7 @@ class RichProgress(Progress):
         if not self._started:
             self.bar.start()
             self._started = True
+        description = printable(description)
         task_id = self.bar.add_task(description, total=total)
         self._open.append((task_id, description))
         try:
@@ -72,25 +91,35 @@ class RichProgress(Progress):
     def status(self, message: str) -> None:
         if self._open:
             task_id, description = self._open[-1]
-            self.bar.update(task_id, description=f"{description} · {message}")
+            self.bar.update(
+                task_id,
+                description=fit_status(description, printable(message), self.console.width),
+            )
 
     def log(self, message: str) -> None:
-        self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+        self.console.print(plain_lines(message), highlight=False, soft_wrap=True)
 
 
 class LoggedProgress(Progress):
     """``progress`` that also appends every log and status line, time-stamped, to ``path``.
 
-    The file is opened on the first line and closed by :meth:`close`; a run that logs nothing
-    leaves no file. Writing the log never stops a run: a failing write is given up quietly (the
-    record itself is what must not be lost).
+    The lines go to a new hidden file beside it (``.<log>.<random>.tmp``, created exclusively,
+    never through a link) that only :meth:`commit` renames to ``path``: a link planted at
+    ``path`` is replaced, never written through, and with ``held`` an earlier run's log stays
+    whole until the run engine commits the new one together with its record (an interrupted
+    ``--overwrite`` keeps both). Without ``held``, :meth:`close` commits. A run that logs
+    nothing leaves no file. Writing the log never stops a run: a failing write is given up
+    quietly (the record itself is what must not be lost).
     """
 
-    def __init__(self, progress: Progress, path: Path):
+    def __init__(self, progress: Progress, path: Path, held: bool = False):
         self.inner = progress
         self.path = Path(path)
+        self.staging = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self.held = held
         self._stream: TextIO | None = None
         self._broken = False
+        self._committed = False
 
     def _write(self, kind: str, message: str) -> None:
         if self._broken:
@@ -98,11 +127,11 @@ class LoggedProgress(Progress):
         try:
             if self._stream is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._stream = self.path.open("w", encoding="utf-8")  # this attempt only
+                self._stream = open_text(self.staging, "xb")  # this attempt only
             stamp = _dt.datetime.now().strftime("%H:%M:%S")
             self._stream.write(f"{stamp} {kind} {message}\n")
             self._stream.flush()
-        except OSError:
+        except (OSError, ZshbenchError):  # a planted link at the staging name, too
             self._broken = True
 
     def task(self, description: str, total: int | None = None):
@@ -116,7 +145,45 @@ class LoggedProgress(Progress):
         self._write("   ", message)
         self.inner.status(message)
 
+    @property
+    def written(self) -> bool:
+        """True if this attempt wrote a log (committed or still staged)."""
+        return self._committed or os.path.isfile(self.staging)
+
     def close(self) -> None:
+        """Close the file; commit it unless ``held``."""
+        self.close_stream_only()
+        if not self.held:
+            self.commit()
+
+    def commit(self) -> None:
+        """Move this attempt's log to ``path``, replacing an earlier log (or a link there); an
+        attempt that logged nothing removes the earlier log, which described another run."""
+        self.close_stream_only()
+        if self._committed:
+            return
+        if os.path.isfile(self.staging):
+            os.replace(self.staging, self.path)
+            self._committed = True
+        else:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
+    def close_stream_only(self) -> None:
         if self._stream is not None:
-            self._stream.close()
+            with contextlib.suppress(OSError):
+                self._stream.close()
             self._stream = None
+
+    def settle(self, kept_record: bool) -> Path | None:
+        """After an attempt that did not commit (an error, an interrupt): the log goes to
+        ``path`` when no record is there to pair with, else beside it as ``<stem>.aborted.log``
+        (the kept record's own log is left whole). Returns where it went."""
+        self.close_stream_only()
+        if self._committed or not os.path.isfile(self.staging):
+            return None
+        where = self.path.with_name(f"{self.path.stem}.aborted.log") if kept_record else self.path
+        with contextlib.suppress(OSError):
+            os.replace(self.staging, where)
+            return where
+        return None

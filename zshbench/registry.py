@@ -127,7 +127,8 @@ class DatasetSpec:
     list of unseen class names (``"standard"`` for the split the data set ships).
     ``paper_family`` names the published data set whose tuned settings (e.g. a paper's loss
     weights) methods use for this one; left empty, methods may still infer it from ``name``
-    and must say so. ``download`` is its ``[download]`` table (a :class:`zshbench.download.DownloadSpec`), or None.
+    and must say so. ``download`` is its ``[download]`` table (a
+    :class:`zshbench.download.DownloadSpec`), or None.
     """
 
     name: str
@@ -170,6 +171,19 @@ class StudySpec:
     reference: str = ""
     label_column: str = "method"
     summary: str = ""
+
+
+@dataclass(frozen=True)
+class PretrainerSpec:
+    """A backbone pre-training (``zshbench pretrain --pretrainer NAME``): ``target`` is a function
+    ``(PretrainRequest, Progress) -> dict`` that trains and writes the weights files."""
+
+    name: str
+    target: Any
+    summary: str = ""
+
+    def load(self) -> Any:
+        return resolve_target(self.target)
 
 
 @dataclass(frozen=True)
@@ -234,10 +248,12 @@ class Registry(Generic[T]):
         try:
             return self._entries[name][0]
         except KeyError:
+            from .suggest import did_you_mean
+
             known = ", ".join(self.names()) or "none"
             raise ZshbenchError(
                 f"unknown {self.kind} {name!r}",
-                f"Known: {known}. See 'zshbench list'.",
+                f"{did_you_mean(name, self.names())}Known: {known}. See 'zshbench list'.",
             ) from None
 
     def load(self, name: str, base: type | None = None) -> Any:

@@ -17,52 +17,72 @@ import pandas as pd
 from tabulate import tabulate
 
 from .errors import ZshbenchError
+from .markup_escape import latex_text, markdown_text
 from .protocol_report import protocol_tables, select_protocol
+from .record import Record
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
+from .safetext import plain, printable
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
 
 
+#: The columns of :func:`records_frame`, in the order :func:`_row` gives them.
+FRAME_COLUMNS = (
+    "dataset",
+    "split",
+    "split_name",
+    "protocol",
+    "method",
+    "bits",
+    "seed",
+    "ties",
+    "metric",
+    "map",
+    "chance",
+    "options",
+    "fit_s",
+    "overlaps",
+    "path",
+)
+
+
+def _row(path: Path, record: Record) -> tuple:
+    """What a leaderboard needs of one record (held instead of the record and its curves)."""
+    return (
+        record.dataset,
+        record.split.id,
+        record.split.name or record.split.id,
+        record.split.protocol or "unstated",
+        record.run_name,
+        record.bits,
+        record.seed,
+        record.tie_policy,
+        record.map_key,
+        record.map_value,
+        record.chance_map,
+        json.dumps(record.options, sort_keys=True, default=str),
+        record.timings.fit_s,
+        overlaps_unseen(record.config),
+        str(path),
+    )
+
+
 def records_frame(results_dir: Path) -> pd.DataFrame:
-    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP."""
-    rows = []
-    for path, record in iter_records(results_dir):  # only well-formed records come back
-        rows.append(
-            {
-                "dataset": record.dataset,
-                "split": record.split.id,
-                "split_name": record.split.name or record.split.id,
-                "protocol": record.split.protocol or "unstated",
-                "method": record.run_name,
-                "bits": record.bits,
-                "seed": record.seed,
-                "ties": record.tie_policy,
-                "metric": record.map_key,
-                "map": record.map_value,
-                "chance": record.chance_map,
-                "options": json.dumps(record.options, sort_keys=True, default=str),
-                "fit_s": record.timings.fit_s,
-                "path": str(path),
-            }
-        )
-    columns = [
-        "dataset",
-        "split",
-        "split_name",
-        "protocol",
-        "method",
-        "bits",
-        "seed",
-        "ties",
-        "metric",
-        "map",
-        "chance",
-        "options",
-        "fit_s",
-        "path",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    """One row per record: data set, split, run, bits, seed, tie policy, K and mAP (read as a
+    stream: only these fields of each record are held)."""
+    rows = [row for _, row in iter_records(results_dir, keep=_row)]
+    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+
+OVERLAP_MARK = "†"
+
+
+def overlaps_unseen(config: dict) -> bool:
+    """Whether a record's pretrained weights (``config.pretrained``, written by a deep method's
+    backbone or a feature extractor) saw class labels that may cover the unseen classes."""
+    block = config.get("pretrained") if isinstance(config, dict) else None
+    return isinstance(block, dict) and block.get("pretraining_overlaps_unseen") is True
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +116,7 @@ def _cell(
     if bold and markup == "markdown":
         return f"**{text}**"
     if bold and markup == "terminal":
-        return f"[bold]{text}[/bold]"
+        return plain(text, style="bold")
     if bold and markup == "latex":
         return f"\\textbf{{{text}}}"
     return text
@@ -140,9 +160,11 @@ def leaderboards(
         seeds = group.groupby("method")["records"].max()
         header = ["method", "seeds", *[f"{b} bits" for b in bits]]
         rows = []
+        runs = frame[(frame["dataset"] == dataset) & (frame["split"] == split)]
+        marked = set(runs.loc[runs["overlaps"].astype(bool), "method"])
         for method, method_rows in group.groupby("method"):
             by_bits = method_rows.set_index("bits")
-            row = [method, str(seeds[method])]
+            row = [method + (f" {OVERLAP_MARK}" if method in marked else ""), str(seeds[method])]
             for b in bits:
                 if b in by_bits.index:
                     r = by_bits.loc[b]
@@ -182,6 +204,11 @@ def leaderboards(
             title += f" · {paper_note}"
         if any(c[2] < c[4] for c in cells):
             title += " · (n=k): a cell averaging fewer seeds than its row"
+        if marked:
+            title += (
+                f" · {OVERLAP_MARK}: pretrained with class labels that overlap the unseen "
+                "classes (pretraining_overlaps_unseen), not strictly zero-shot"
+            )
         if any(c[5] for c in cells):
             title += " · (k NaN): seeds whose mAP is NaN, left out of the mean"
         tables.append((title, header, rows, paper_rows))
@@ -224,24 +251,30 @@ def render(
                 + (f" for data set(s) {', '.join(datasets)}" if datasets else ""),
                 "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
             )
+        text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
+        summary[text_columns] = summary[text_columns].map(printable)
         buffer = io.StringIO()
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()
     out = []
     for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
-        cells = [
-            row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
-        ] + paper_rows
         if fmt == "terminal":
-            out.append(_export(rich_table(title, header, cells, len(rows))))
-        elif fmt == "markdown":
+            cells = [row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows]
+            out.append(_export(rich_table(title, header, cells + paper_rows, len(rows))))
+            continue
+        text = markdown_text if fmt == "markdown" else latex_text  # names are data: escaped
+        cells = [
+            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
+        ] + [[text(cell) for cell in row] for row in paper_rows]
+        header = [text(name) for name in header]
+        if fmt == "markdown":
             out.append(
-                f"### {title}\n\n"
+                f"### {text(title)}\n\n"
                 + tabulate(cells, header, tablefmt="github", disable_numparse=True)
             )
         else:
             latex = tabulate(cells, header, tablefmt="latex_raw", disable_numparse=True)
-            out.append(f"% {title}\n" + latex)
+            out.append(f"% {text(title)}\n" + latex)
     return "\n\n".join(out) + "\n"
 
 
@@ -260,16 +293,25 @@ def terminal_tables(
 
 
 def rich_table(title: str, header: list[str], cells: list[list[str]], measured: int):
-    """A rich Table; rows after the first ``measured`` are the paper's (dimmed)."""
+    """A rich Table; rows after the first ``measured`` are the paper's (dimmed).
+
+    Every string is shown as plain text (:func:`zshbench.safetext.plain`): names from records
+    are never read as rich markup, and their control characters are shown escaped.
+    """
     from rich.table import Table
 
     dataset, _, details = title.partition(" · ")
-    table = Table(title=dataset, caption=details, title_justify="left", caption_justify="left")
+    table = Table(
+        title=plain(dataset),
+        caption=plain(details),
+        title_justify="left",
+        caption_justify="left",
+    )
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(plain(name), justify="left" if i == 0 else "right")
     for i, row in enumerate(cells):
         table.add_row(
-            *row,
+            *[plain(cell) if isinstance(cell, str) else cell for cell in row],
             end_section=(i == measured - 1 and len(cells) > measured),
             style="dim" if i >= measured else None,
         )

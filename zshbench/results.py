@@ -35,7 +35,7 @@ import secrets
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from .record import (
     record_from_json,
 )
 from .registry import MAX_NAME_LENGTH, NAME_RULE
+from .safe_open import open_fd
 
 try:  # per-record locks need POSIX advisory locks; elsewhere runs go unlocked
     import fcntl
@@ -68,7 +69,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, before_replace: Callable[[], None] | None = None
+) -> None:
     """Write ``data`` to ``path`` so readers see the old file or the whole new one.
 
     The temporary file (``.<name>.<random>.tmp`` beside ``path``) is created with mode 0666
@@ -90,6 +93,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
@@ -178,14 +183,20 @@ def split_manifest_path(results_dir: Path, dataset: str, split_id: str) -> Path:
     )
 
 
-def write_record(path: Path, record: Record) -> None:
-    """Write ``record`` at ``path`` atomically, after checking it reads back as it was."""
+def write_record(
+    path: Path, record: Record, before_replace: Callable[[], None] | None = None
+) -> None:
+    """Write ``record`` at ``path`` atomically, after checking it reads back as it was.
+
+    ``before_replace`` runs once the new record is whole on disk, right before it replaces the
+    old one (the run engine moves the record's log into place there, so the two change as a
+    pair: an attempt that stops earlier leaves the old record and its old log)."""
     text = record.to_json()
     try:
         record_from_json(json.loads(text))
     except RecordProblem as problem:
         raise ZshbenchError(f"the record for {path} is not valid: {problem}") from None
-    atomic_write_text(path, text)
+    atomic_write_bytes(path, text.encode("utf-8"), before_replace)
 
 
 def check_writable(results_dir: Path) -> None:
@@ -261,7 +272,7 @@ class RecordLock:
         while True:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                handle = open_fd(self.path, os.O_RDWR | os.O_CREAT)  # never through a link
             except FileNotFoundError:  # the folder was just removed by another holder
                 continue
             except OSError as error:
@@ -340,9 +351,15 @@ def _inside_run_files(relative: Path) -> bool:
     )
 
 
-def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
+def iter_records(
+    results_dir: Path, keep: Callable[[Path, Record], Any] | None = None
+) -> Iterator[tuple[Path, Any]]:
     """Every usable record under ``results_dir``, each measurement once (schema-1 files
     migrated as they are read).
+
+    ``keep(path, record)``, where given, is what is held of each record until the end (and
+    yielded in its place): a reader that needs a few fields of 20,000 records then never holds
+    20,000 records with their curves (``report``).
 
     Warned about and skipped: an unreadable or malformed file (one line naming it), records of
     another schema (one line for all of them), and a second file holding the same measurement
@@ -363,7 +380,9 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
             else:
                 warnings.warn(f"skipping record {path}: {problem}", stacklevel=2)
             continue
-        found.setdefault(record.identity, []).append((path, record))
+        held = record if keep is None else keep(path, record)
+        own_path = _canonical(results_dir, record) == path
+        found.setdefault(record.identity, []).append((path, own_path, held))
     if other_schema:
         counts = ", ".join(f"{n} of {schema}" for schema, n in sorted(other_schema.items()))
         readable = " and ".join(str(version) for version in READABLE_SCHEMAS)
@@ -372,24 +391,24 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, Record]]:
             f"({counts}; this one reads schema {readable})",
             stacklevel=2,
         )
-    chosen = [_one_of(results_dir, copies) for copies in found.values()]
+    chosen = [_one_of(copies) for copies in found.values()]
     yield from sorted(chosen, key=lambda item: item[0])
 
 
-def _one_of(results_dir: Path, copies: list[tuple[Path, Record]]) -> tuple[Path, Record]:
+def _one_of(copies: list[tuple[Path, bool, Any]]) -> tuple[Path, Any]:
     """The copy at the record's own path (else the first), the others warned about."""
     keep = copies[0]
-    for path, record in copies:
-        if _canonical(results_dir, record) == path:
-            keep = (path, record)
+    for copy in copies:
+        if copy[1]:
+            keep = copy
     if len(copies) > 1:
-        others = ", ".join(str(p) for p, _ in copies if p != keep[0])
+        others = ", ".join(str(p) for p, _, _ in copies if p != keep[0])
         verb = "repeats" if len(copies) == 2 else "repeat"
         warnings.warn(
             f"duplicate records of one measurement: {others} {verb} {keep[0]}; counting it once",
             stacklevel=2,
         )
-    return keep
+    return keep[0], keep[2]
 
 
 def _canonical(results_dir: Path, record: Record) -> Path | None:

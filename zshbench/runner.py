@@ -17,6 +17,7 @@ import io
 import json
 import platform
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -84,7 +85,7 @@ class RunRequest:
 def parse_bits(text: str) -> list[int]:
     """``"24,48,64,128"`` → [24, 48, 64, 128], with a clear error for anything else."""
     try:
-        bits = [int(part) for part in text.split(",") if part.strip()]
+        bits = [int(part) for part in text.split(",")]  # an empty part (24,,48) is refused
     except ValueError:
         raise ZshbenchError(
             f"bad bit list {text!r}", "Give code lengths as positive integers, e.g. 24,48,64,128."
@@ -253,9 +254,11 @@ def expand_methods(text: str, plugins: Any) -> list[str]:
     registered as designed for zero-shot hashing, ``all``) → method names, in the given order
     (a family's in name order), each once; an unknown name is one line listing the families."""
     names: list[str] = []
+    by_lower = {name.lower(): name for name in plugins.methods.names()}  # ITQ, Itq: itq
     for token in (part.strip() for part in str(text).split(",")):
         if not token:
             continue
+        token = by_lower.get(token.lower(), token)
         if token in plugins.methods:
             found = [token]
         elif token in FAMILIES:
@@ -288,8 +291,11 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
+    from .preflight import check_request
+
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
+    check_request(request)  # data set, device, split: before torch is imported
     if len(names) == 1:
         return run(replace(request, method=names[0]), progress)
     if request.run_name:
@@ -470,9 +476,14 @@ def _run_all(
     )
     written: list[Path] = []
     jobs = _jobs(setup)
-    for bits, seed, path in _claimed_jobs(jobs, request, progress, world, setup.run_name, written):
-        _run_one(setup, bits, seed, path)
-        written.append(path)
+    # The outer bar counts every record of the sweep, so its ETA covers the whole of it.
+    with progress.task(f"{setup.run_name}: records", total=len(jobs)) as advance:
+        for bits, seed, path in _claimed_jobs(
+            jobs, request, progress, world, setup.run_name, written
+        ):
+            _run_one(setup, bits, seed, path)
+            written.append(path)
+            advance(1)
     return written
 
 
@@ -509,6 +520,7 @@ class _Cell:
     bits: int
     seed: int
     path: Path
+    log: Any = None  # rank 0's LoggedProgress: committed with the record, never before
 
     @property
     def label(self) -> str:
@@ -516,8 +528,27 @@ class _Cell:
 
 
 def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
-    """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed)."""
-    cell = _Cell(bits, seed, path)
+    """Train, then (rank 0) encode, evaluate and write the record of one (bits, seed).
+
+    Rank 0's log is staged and renamed into place just before the record is: an attempt that
+    fails or is interrupted leaves an existing record and its log as they were."""
+    from .progress import LoggedProgress
+
+    log = (
+        LoggedProgress(setup.progress, path.with_suffix(".log"), held=True)
+        if setup.world.is_main
+        else None
+    )
+    try:
+        _run_cell(setup, _Cell(bits, seed, path, log))
+    finally:
+        if log is not None and (kept := log.settle(kept_record=path.is_file())) is not None:
+            if kept != log.path:
+                setup.progress.log(f"the unfinished attempt's log is kept in {kept}")
+
+
+def _run_cell(setup: _Run, cell: _Cell) -> None:
+    seed, path = cell.seed, cell.path
     seed_everything(seed)
     started = time.perf_counter()
     method, context = _train(setup, cell)
@@ -527,9 +558,11 @@ def _run_one(setup: _Run, bits: int, seed: int, path: Path) -> None:
         barrier(setup.world)  # while rank 0 encodes, evaluates and writes the record
         return
     record = _measure(setup, cell, method, context, (started, fitted))
-    write_record(path, record)
+    write_record(path, record, before_replace=cell.log.commit if cell.log else None)
+    if context.checkpoint_dir is not None:  # a resumable fit's checkpoints are done with
+        shutil.rmtree(context.checkpoint_dir, ignore_errors=True)
     setup.progress.log(
-        f"{setup.run_name} {cell.label}: {record.map_key} = {record.map_value:.4f}"
+        f"{setup.run_name} {cell.label}: {record.map_key} = {100 * record.map_value:.2f} %"
         f"  ({record.timings.fit_s:.1f} s training)"
     )
     barrier(setup.world)
@@ -541,15 +574,9 @@ def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
     Everything logged while rank 0 trains, live figures included, also goes to the record's
     log file (``bits<B>-seed<S>.log``).
     """
-    from .progress import LoggedProgress
-
     request, world, split = setup.request, setup.world, setup.views.split
     bits, seed, path = cell.bits, cell.seed, cell.path
-    record_progress = (
-        LoggedProgress(setup.progress, path.with_suffix(".log"))
-        if world.is_main
-        else setup.progress
-    )
+    record_progress = cell.log or setup.progress
     context = RunContext(
         device=setup.device,
         seed=seed,
@@ -567,8 +594,8 @@ def _train(setup: _Run, cell: _Cell) -> tuple[HashingMethod, RunContext]:
         with setup.progress.task(f"train {setup.run_name} {cell.label}"):
             method.fit(setup.views.train_data(request.topk), context)
     finally:
-        if isinstance(record_progress, LoggedProgress):
-            record_progress.close()
+        if cell.log is not None:
+            cell.log.close()  # held: committed with the record
     return method, context
 
 
@@ -627,6 +654,7 @@ def _record(
     """The record of one (bits, seed): everything about it that could change a number."""
     request, split = setup.request, setup.views.split
     log = cell.path.with_suffix(".log")
+    written = cell.log is not None and cell.log.written  # this attempt's log, not an old one
     return Record(
         method=request.method,
         run_name=setup.run_name,
@@ -649,7 +677,7 @@ def _record(
         distributed=Distributed(**setup.world.summary()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         artifacts=artifacts,
-        log_file=log.name if log.is_file() else None,
+        log_file=log.name if written else None,
         codes_file=codes_file,
     )
 

@@ -166,8 +166,13 @@ def _unseen_for(
 
             names = proposed_unseen_classes(imageset.name)
     else:
+        from .suggest import did_you_mean
+
         known = ", ".join(["random-<seed>", "file:<path>", *sorted(named)])
-        raise ZshbenchError(f"unknown split {base!r} for {imageset.name}", f"Known: {known}.")
+        guess = did_you_mean(base, [*named, "random-0"])
+        raise ZshbenchError(
+            f"unknown split {base!r} for {imageset.name}", f"{guess}Known: {known}."
+        )
     if len(names) != protocol.num_unseen:
         raise DatasetError(
             f"split {base!r} lists {len(names)} unseen classes, but the protocol of "

@@ -90,12 +90,18 @@ class ConvStem(nn.Module):
 
 def weights_supervision(settings: dict[str, Any]) -> str:
     """What the backbone's initial weights saw: "none" (random), "self-supervised",
-    "class-supervised" (a timm tag trained on class labels), or "unknown" (a local file)."""
+    "class-supervised" (a timm tag trained on class labels), or, for a local file, what its
+    ``<stem>.pretrained_cfg.json`` says ("unknown" without one)."""
     if settings.get("weights"):
-        return "unknown"
+        from plugins.features.pretrained_cfg import pretraining, read_pretrained_cfg
+
+        cfg = read_pretrained_cfg(settings["weights"])
+        if cfg is None:
+            return "unknown"
+        return pretraining(str(settings.get("backbone") or settings["model"]), cfg)[1]
     if not settings.get("pretrained"):
         return "none"
-    name = str(settings["model"])
+    name = str(settings.get("backbone") or settings["model"])
     tag = name.split(".", 1)[1] if "." in name else ""
     if tag in SELF_SUPERVISED_TAGS:
         return "self-supervised"
@@ -112,6 +118,10 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
 
     from plugins.features.timm_models import create_timm_model, load_backbone_weights
 
+    from .hybrid import build_pretrained, model_args, vit_file_cfg
+
+    if settings.get("backbone") and settings.get("trunk_level") is not None:
+        return build_pretrained(settings)  # a CNN trunk under ViT blocks
     name = str(settings["model"])
     stem = settings.get("stem") or "patch"
     if stem not in STEMS:
@@ -121,14 +131,21 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
         "patch_size": int(settings["patch_size"]),
         "in_chans": 3,
     }
+    if settings.get("backbone"):  # a ViT backbone: its own geometry, the file's model_args
+        kwargs = {**model_args(settings), "img_size": kwargs["img_size"]}
     for key in ("embed_dim", "depth", "num_heads"):
-        if settings.get(key) is not None:
+        if settings.get(key) is not None and not settings.get("backbone"):
             kwargs[key] = int(settings[key])
+    if stem == "conv" and settings.get("backbone"):
+        stem = "patch"
     if stem == "conv":
-        if settings.get("weights") or settings.get("pretrained"):
+        # timm's hub weights are for its own patch embedding; a local file may hold a conv
+        # stem (``zshbench pretrain`` writes one), and the strict key check below tells.
+        if settings.get("pretrained"):
             raise ZshbenchError(
-                "pretrained weights are for timm's own patch embedding, not the conv stem",
-                "Use stem=patch with weights or pretrained.",
+                "timm's pretrained weights are for its own patch embedding, not the conv stem",
+                "Use stem=patch with pretrained, or weights=FILE saved from a conv-stem ViT "
+                "(zshbench pretrain).",
             )
         kwargs["embed_layer"] = partial(ConvStem, widths=CONV_STEM_WIDTHS)
     encoder = create_timm_model(name, pretrained=bool(settings.get("pretrained")), **kwargs)
@@ -142,12 +159,18 @@ def build_backbone(settings: dict[str, Any]) -> tuple[nn.Module, tuple, tuple]:
         load_backbone_weights(
             encoder, settings["weights"], name, ignore=MAE_DECODER_PREFIXES, adapt=_adapt_vit
         )
+        vit_file_cfg(encoder, settings)
     config = resolve_model_data_config(encoder)
     return encoder, tuple(config["mean"]), tuple(config["std"])
 
 
 def _adapt_vit(state: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model."""
+    """timm's ViT checkpoint filter: resamples position and patch embeddings to the model.
+
+    A conv-stem ViT (``zshbench pretrain``'s) has no single patch projection to resample: its
+    file must match the model as it is, and the strict key and shape check says when not."""
     from timm.models.vision_transformer import checkpoint_filter_fn
 
+    if isinstance(getattr(model, "patch_embed", None), ConvStem):
+        return state
     return checkpoint_filter_fn(state, model)

@@ -35,7 +35,9 @@ from torch import nn
 from zshbench.errors import TrainingError
 from zshbench.method import ImageView, RunContext
 
+from .checkpoint import EpochCheckpoint
 from .images import Normalizer, build_augmentation, load_view, view_batches
+from .loader import InputPipeline
 from .selection import EpochSelector
 
 
@@ -139,6 +141,7 @@ class TrainResult:
     training_seconds: float = 0.0
     validation_seconds: float = 0.0
     no_epoch_eligible: bool = False  # the training accuracy never reached the selection's bar
+    input_pipeline: dict = field(default_factory=dict)  # loader vs step img/s (.loader)
 
 
 @dataclass
@@ -254,13 +257,18 @@ def train(
         classifier_trained=objective.classifier_trained,
     )  # fmt: skip
     loop = TrainingLoop(objective, session, label, method)
-    for epoch in range(1, loop.plan.last_epoch + 1):
+    saver = EpochCheckpoint.of(loop)  # resumes a killed fit from its last epoch
+    first, finished = saver.resume(loop) if saver else (1, False)
+    for epoch in range(first, 0 if finished else loop.plan.last_epoch + 1):
         stats = loop.run_epoch(epoch)
         if validate is not None and (epoch % settings.eval_every == 0 or epoch == settings.epochs):
             loop.validate_epoch(stats, validate)
         loop.result.history.append(stats)
         context.progress.status(describe_epoch(label, stats, loop.shown_epochs(epoch)))
-        if loop.fits_its_classes(stats) or loop.out_of_patience(epoch):
+        stop = loop.fits_its_classes(stats) or loop.out_of_patience(epoch)
+        if saver:
+            saver.save(loop, epoch, finished=stop or epoch == loop.plan.last_epoch)
+        if stop:
             break
     return loop.finish(validated=validate is not None)
 
@@ -325,6 +333,8 @@ class TrainingLoop:
     its steps: an epoch, one optimisation step, a validation, the stopping rules, the end.
     ``session`` holds the training set, its normaliser, the settings and the run's context."""
 
+    stats_type = EpochStats  # what a checkpoint restores the history as
+
     def __init__(self, objective: Objective, session: Session, label: str, method: str):
         self.objective, self.session, self.label, self.method = objective, session, label, method
         self.settings, self.context = session.settings, session.context
@@ -340,7 +350,10 @@ class TrainingLoop:
             self.optimizer, WarmupCosine(settings.warmup_epochs * steps, steps * self.plan.horizon)
         )
         side = settings.image_size or self.session.images.shape[-1]
-        self.augment = build_augmentation(settings.augment, side)
+        self.pipeline = InputPipeline(
+            session.images, session.normalizer, build_augmentation(settings.augment, side),
+            self.device,
+        )  # fmt: skip
         self.generator = torch.Generator().manual_seed(context.seed * 7919 + context.rank + 1)
         self.result = TrainResult()
         self.selector = EpochSelector(settings.selection_window)
@@ -384,11 +397,10 @@ class TrainingLoop:
 
     def step(self, index: torch.Tensor, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """One optimisation step on the images at ``index``; the objective's loss terms."""
-        session = self.session
-        raw = session.images[index]
-        if self.augment is not None:
-            raw = self.augment(raw)
-        images, labels = session.normalizer(raw, self.device), session.labels[index].to(self.device)
+        session, timer = self.session, self.pipeline.start("loader")
+        images = self.pipeline.batch(index)
+        labels = session.labels[index].to(self.device, non_blocking=True)
+        timer = self.pipeline.stop(timer, len(index), then="step")
         batch = Batch(images, labels, index, self.generator, epoch)
         with autocast(self.context.device, self.settings.amp):
             parts = self.step_module(batch)
@@ -399,6 +411,7 @@ class TrainingLoop:
             nn.utils.clip_grad_norm_(self.parameters, self.settings.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        self.pipeline.stop(timer, len(index))
         return parts
 
     def _refuse_non_finite(self, parts: dict[str, torch.Tensor], epoch: int, step: int) -> None:
@@ -462,6 +475,7 @@ class TrainingLoop:
         selector, result, network = self.selector, self.result, self.objective.network
         selector.finish()
         result.no_epoch_eligible = selector.fell_back
+        result.input_pipeline = self.pipeline.meter.to_record()
         if selector.fell_back:
             self.context.progress.log(
                 f"warning: {self.method}: the training accuracy never reached "
@@ -513,8 +527,9 @@ def encode_view(
     if cache is not None and key not in cache:
         cache[key] = load_view(view, size, context, "validation images")
     stored = cache.get(key) if cache is not None else None
-    with context.progress.task(f"encode {len(view)} images", total=len(view)) as advance:
-        for positions, batch in view_batches(view, size, batch_size, stored):
+    what = "the validation set" if cache is not None else "images"  # cached: validation views
+    with context.progress.task(f"encode {what} ({len(view)} images)", total=len(view)) as advance:
+        for positions, batch in view_batches(view, size, batch_size, stored, context):
             x = normalizer(batch, context.device)
             with autocast(context.device, amp):
                 h = network.hash_images(x)

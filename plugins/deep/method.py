@@ -45,7 +45,8 @@ from .engine import (
     train,
     training_accuracy,
 )
-from .images import Normalizer, load_view
+from .hybrid import provenance as backbone_provenance
+from .images import Normalizer, cache_record, load_view
 
 
 class DeepHashingMethod(HashingMethod):
@@ -86,6 +87,9 @@ class DeepHashingMethod(HashingMethod):
         self.phases_: dict[str, float] = {}
         self.network_: nn.Module | None = None
         self.normalizer_: Normalizer | None = None
+        self.image_cache_: dict | None = None  # provenance of the decoded image cache
+        self.pretrained_: dict[str, Any] | None = None
+        self.encoded_: tuple[int, float] = (0, 0.0)  # images encoded, seconds (images/s)
 
     # ------------------------------------------------------------------ what subclasses supply
 
@@ -132,7 +136,15 @@ class DeepHashingMethod(HashingMethod):
             raise ZshbenchError(f"{name}: bits must be positive")
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "resolved": self.resolved_, "training": self.training_}
+        config = {**super().config(), "resolved": self.resolved_, "training": self.training_}
+        if self.training_ and self.encoded_[1] > 0:
+            config["training"] = {
+                **self.training_,
+                "encode_images_per_second": round(self.encoded_[0] / self.encoded_[1], 1),
+            }
+        if self.pretrained_ is not None:
+            config["pretrained"] = self.pretrained_
+        return config
 
     def phase_seconds(self) -> dict[str, float]:
         return dict(self.phases_)
@@ -169,9 +181,9 @@ class DeepHashingMethod(HashingMethod):
                     "method variant with a class-supervised backbone (razh-f).",
                 )
             warnings.append(
-                f"backbone weights {settings['model']!r} were trained with ImageNet class "
-                "labels; ImageNet's classes overlap unseen classes of AWA2 and CUB, so this is "
-                "not a strict zero-shot result"
+                f"backbone weights {settings.get('backbone') or settings['model']!r} were "
+                "trained with ImageNet class labels; ImageNet's classes overlap unseen classes "
+                "of AWA2 and CUB, so this is not a strict zero-shot result"
             )
         if supervision == "unknown":
             warnings.append(
@@ -204,6 +216,7 @@ class DeepHashingMethod(HashingMethod):
             torch.as_tensor(np.asarray(data.labels), dtype=torch.long),
             self._train_settings(settings),
         )
+        self.image_cache_ = cache_record(data.images, int(settings["img_size"]))
         selection = self._selection(fit)
         final, chosen = self._train_selected(fit, selection)
         self.network_ = final.network
@@ -212,6 +225,10 @@ class DeepHashingMethod(HashingMethod):
         self.training_ = self._training_record(
             selection, chosen, final.result, accuracy, accuracy_by, final.network, warnings,
             settings, context.world_size,
+        )  # fmt: skip
+        self.pretrained_ = backbone_provenance(
+            settings, data.dataset, self.normalizer_.mean.flatten().tolist(),
+            self.normalizer_.std.flatten().tolist(),
         )  # fmt: skip
         self._log_outcome(chosen, accuracy, context)
         self.after_fit(data, context, fit.images, fit.labels)
@@ -278,7 +295,8 @@ class DeepHashingMethod(HashingMethod):
             f"{self.display_name} {self.bits} bits: "
             + (
                 f"epoch {chosen.best_epoch} chosen on seen-class validation "
-                f"(mAP {chosen.best_validation_map:.4f}), "
+                f"(validation mAP {100 * chosen.best_validation_map:.2f} %, its moving average "
+                "over the selection window), "
                 if chosen.best_validation_map is not None
                 else ""
             )
@@ -348,6 +366,9 @@ class DeepHashingMethod(HashingMethod):
             "weights_supervision": weights_supervision(settings),
             "world_size": world_size,
         }
+        record["input_pipeline"] = final.input_pipeline  # loader vs step img/s (.loader)
+        if self.image_cache_ is not None:
+            record["image_cache"] = self.image_cache_
         if warnings:
             record["warnings"] = warnings
         return record
@@ -357,8 +378,9 @@ class DeepHashingMethod(HashingMethod):
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         if self.network_ is None or self.normalizer_ is None:
             raise ZshbenchError(f"{self.method_name}: encode called before fit")
+        started = time.perf_counter()
         with torch_threads(self.settings_["threads"], context.device):
-            return encode_view(
+            codes = encode_view(
                 self.network_,
                 images,
                 int(self.settings_["img_size"]),
@@ -367,6 +389,9 @@ class DeepHashingMethod(HashingMethod):
                 int(self.settings_["encode_batch_size"]),
                 bool(self.settings_["amp"]),
             )
+        count, seconds = self.encoded_
+        self.encoded_ = (count + len(images), seconds + time.perf_counter() - started)
+        return codes
 
 
 def native_side(view: ImageView) -> int | None:

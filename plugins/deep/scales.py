@@ -38,6 +38,11 @@ ENGINE_OPTIONS: dict[str, Any] = {
     "depth": Option(None, kind="integer", minimum=1, help="ViT blocks"),
     "num_heads": Option(None, kind="integer", minimum=1, help="attention heads"),
     "weights": Option(None, kind="string", help="local checkpoint of the backbone"),
+    "backbone": Option(
+        None, kind="string", help="timm CNN (hybrid: trunk cells as tokens) or ViT name"
+    ),
+    "model_args": Option(None, kind="object", help="timm.create_model arguments of backbone"),
+    "trunk_level": Option(None, kind="integer", minimum=0, help="CNN feature level of tokens"),
     "pretrained": Option(None, kind="boolean", help="timm's weights for the model's tag"),
     "epochs": Option(None, kind="integer", minimum=1, help="training epochs (at most)"),
     "batch_size": Option(None, kind="integer", minimum=1, help="images per step"),
@@ -94,7 +99,7 @@ PAPER: dict[str, Any] = {
 CPU: dict[str, Any] = {
     "model": "vit_tiny_patch16_224",  # its architecture family, resized below
     "stem": "conv",
-    "img_size": None,  # the data set's own size, at most 64
+    "img_size": None,  # the data set's own size, at most CPU_MAX_SIDE (32 px)
     "patch_size": None,  # a 4×4 token grid
     "embed_dim": 64,
     "depth": 2,
@@ -152,4 +157,8 @@ def resolve(
         resolved["patch_size"] = max(1, int(options["img_size"]) // CPU_GRID)
     if resolved.get("weights"):
         resolved["pretrained"] = False
+    if resolved.get("backbone"):
+        from .hybrid import resolve_geometry
+
+        resolve_geometry(resolved, options, native_size)
     return resolved

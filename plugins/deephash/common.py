@@ -114,6 +114,9 @@ class DeepHashBaseline(DeepHashingMethod):
     data loads."""
 
     output: ClassVar[str] = "tanh"
+    # The deep-hashing literature fine-tunes ImageNet class-supervised backbones; a baseline may
+    # too, and its record says so (``weights_supervision``, ``pretrained``, a warning).
+    allows_class_supervised_weights: ClassVar[bool] = True
 
     def build_network(
         self, settings: dict[str, Any], data: TrainData, context: RunContext

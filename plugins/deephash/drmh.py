@@ -65,6 +65,11 @@ from .detector import (
     load_detector,
 )
 from .label_similarity import cosine_label_similarity, label_rows
+from .region_cache import cached_regions
+
+# training images per detector batch: at 800 px a ResNet-50 FPN's maps of 32 images take a few
+# GB; more gains little once the GPU is busy
+DETECT_BATCH = 32
 
 
 def weighted_pair_loss(h: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
@@ -194,16 +199,49 @@ class DRMHObjective(Objective):
         self.num_classes = int(num_classes)
         self.weights = (float(cls_weight), float(hash_weight), float(quant_weight))
         self.training_regions: tuple[torch.Tensor, ...] | None = None
+        # (weights file, detector settings): the key of the regions' disk cache; None: no cache
+        self.region_source: tuple[Path, dict] | None = None
 
     def start_epoch(self, session: Session) -> None:
-        """Detect the training images once (the extractor's cache serves later phases)."""
+        """Detect the training images once, in batches, or read their regions from the disk
+        cache (:mod:`plugins.deephash.region_cache`); the extractor's memory cache then serves
+        later phases and the training-accuracy pass."""
         if self.training_regions is not None:
             return
-        parts = []
-        for start in range(0, len(session.images), 256):
-            x = session.normalizer(session.images[start : start + 256], session.context.device)
-            parts.append(tuple(t.cpu() for t in self.network.regions(x)))
-        self.training_regions = tuple(torch.cat(chunk) for chunk in zip(*parts, strict=True))
+        if self.region_source is None:
+            self.training_regions = self._detect_all(session)
+            return
+        weights, settings = self.region_source
+        log = session.context.progress.log
+        regions, cached = cached_regions(
+            weights, settings, session.images, lambda: self._detect_all(session), log
+        )
+        if cached:
+            self._remember(session, regions)
+        self.training_regions = regions
+
+    def _batches(self, session: Session):
+        for start in range(0, len(session.images), DETECT_BATCH):
+            chunk = session.images[start : start + DETECT_BATCH]
+            yield start, session.normalizer(chunk, session.context.device)
+
+    def _detect_all(self, session: Session) -> tuple[torch.Tensor, ...]:
+        parts, count = [], len(session.images)
+        with session.context.progress.task(f"drmh: detect {count} images", total=count) as advance:
+            for _start, x in self._batches(session):
+                parts.append(tuple(t.cpu() for t in self.network.regions(x)))
+                advance(len(x))
+        return tuple(torch.cat(chunk) for chunk in zip(*parts, strict=True))
+
+    def _remember(self, session: Session, regions: tuple[torch.Tensor, ...]) -> None:
+        """Put regions read from disk in the extractor's memory cache, under the keys its
+        lookups use (the normalised images' digests)."""
+        extractor = self.network.extractor
+        if not extractor.caching:
+            return
+        for start, x in self._batches(session):
+            for i, image in enumerate(x):
+                extractor.cache[image_key(image)] = tuple(part[start + i] for part in regions)
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         net = self.network
@@ -288,13 +326,19 @@ class DRMH(DeepHashingMethod):
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int
     ) -> Objective:
-        return DRMHObjective(
+        objective = DRMHObjective(
             network,
             data.num_classes,
             float(settings["cls_weight"]),
             float(settings["hash_weight"]),
             float(settings["quant_weight"]),
         )
+        detector = ("detector", "detector_backbone", "regions", "detector_size", "proposals")
+        objective.region_source = (
+            Path(self.detector_file_),
+            {k: settings[k] for k in (*detector, "img_size")},
+        )
+        return objective
 
     def encode(self, images: ImageView, context: RunContext) -> Any:
         """Test images are detected once each; they are not kept in the region cache."""

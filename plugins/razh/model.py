@@ -66,6 +66,25 @@ class TrainOutputs:
     mixing: Mixing | None = None
 
 
+def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """(gh·gw, dim) fixed 2-D sin-cos position embedding (MAE's): half the channels encode the
+    row, half the column, each as sin/cos at frequencies 1/10000^(k/(dim/4))."""
+    if dim % 4:
+        raise ValueError(f"sin-cos positions need a width divisible by 4, not {dim}")
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    rows, cols = torch.meshgrid(
+        torch.arange(grid[0], dtype=torch.float64),
+        torch.arange(grid[1], dtype=torch.float64),
+        indexing="ij",
+    )
+    parts = []
+    for axis in (rows.flatten(), cols.flatten()):
+        angle = axis[:, None] * omega[None]
+        parts += [torch.sin(angle), torch.cos(angle)]
+    return torch.cat(parts, dim=1).float()
+
+
 class AttributeEmbedding(nn.Module):
     """AEM (Eq. 6): text vectors → F_a → A; pick each cluster's most similar own attribute.
 
@@ -139,6 +158,7 @@ class RAZHNet(nn.Module):
         pool: str = "mean",
         hash_input: str = "masked",
         norm_pix_loss: bool = False,
+        decoder_pos_embed: str = "learned",
     ):
         super().__init__()
         from timm.models.vision_transformer import Block
@@ -196,7 +216,15 @@ class RAZHNet(nn.Module):
         pixels = self.patch_size[0] * self.patch_size[1] * self.in_chans
         self.decoder_pred = nn.Linear(decoder_dim, pixels)
         nn.init.normal_(self.mask_token, std=0.02)
-        nn.init.trunc_normal_(self.decoder_pos_embed, std=0.02)
+        if decoder_pos_embed == "sincos":  # MAE's fixed 2-D sin-cos positions, not learned
+            self.decoder_pos_embed.data.copy_(sincos_2d(self.grid_size, decoder_dim)[None])
+            self.decoder_pos_embed.requires_grad_(False)
+        elif decoder_pos_embed == "learned":
+            nn.init.trunc_normal_(self.decoder_pos_embed, std=0.02)
+        else:
+            raise ValueError(
+                f"decoder_pos_embed must be 'learned' or 'sincos', not {decoder_pos_embed!r}"
+            )
 
     # ------------------------------------------------------------------ encoder pieces
 

@@ -46,9 +46,13 @@ def razh_loss_parts(
     beta: float,
     losses: frozenset[str],
     hash_loss_batch: int | None = None,
+    aux_hash_loss: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Every term of Eq. 16 for one batch, and their weighted sum under ``"loss"``; L_h on the
-    scale of a ``hash_loss_batch``-image batch (None: the batch's own, Eq. 17 as written)."""
+    scale of a ``hash_loss_batch``-image batch (None: the batch's own, Eq. 17 as written).
+
+    ``aux_hash_loss`` adds the authors' code's L_cls + α·L_h on the mixing branch's h^a
+    (terms ``cls_aux``, ``h_aux``), which Eq. 16 does not write."""
     out = net(images, labels, generator, reconstruct="rec" in losses)
     similar = labels[:, None] == labels[None, :]
     parts = {
@@ -64,6 +68,12 @@ def razh_loss_parts(
         )
         parts["hal"] = hash_alignment_loss(out.h_aux, out.h)
     parts["loss"] = total_loss(parts, alpha, beta, losses)
+    if aux_hash_loss and out.h_aux is not None and "cls" in losses and "h" in losses:
+        parts["cls_aux"] = classification_loss(net.classifier(out.h_aux), labels)
+        parts["h_aux"] = pairwise_hash_loss(out.h_aux, similar) * hash_loss_batch_scale(
+            len(labels), hash_loss_batch
+        )
+        parts["loss"] = parts["loss"] + parts["cls_aux"] + alpha * parts["h_aux"]
     with torch.no_grad():
         if "cls" in losses:  # without L_cls the classifier is untrained: its argmax means nothing
             parts["acc"] = (out.logits.argmax(1) == labels).float().mean()
@@ -83,9 +93,11 @@ class RAZHObjective(Objective):
         beta: float,
         losses: frozenset[str],
         hash_loss_batch: int | None = None,
+        aux_hash_loss: bool = False,
     ):
         super().__init__(network)
         self.hash_loss_batch = hash_loss_batch
+        self.aux_hash_loss = bool(aux_hash_loss)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.losses = losses
@@ -94,5 +106,5 @@ class RAZHObjective(Objective):
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         return razh_loss_parts(
             self.network, batch.images, batch.labels, batch.generator, self.alpha, self.beta,
-            self.losses, self.hash_loss_batch,
+            self.losses, self.hash_loss_batch, self.aux_hash_loss,
         )  # fmt: skip

@@ -78,10 +78,13 @@ def resolve_dataset(name_or_path: str | os.PathLike[str] | DatasetSpec) -> Datas
 
     registry = load_plugins().datasets
     if text not in registry:
+        from ..suggest import did_you_mean
+
         known = ", ".join(registry.names()) or "none"
         raise DatasetError(
             f"unknown data set {text!r}",
-            f"Known: {known}; or pass the path of your own .toml data-set file.",
+            f"{did_you_mean(text, registry.names())}Known: {known}; or pass the path of your "
+            "own .toml data-set file.",
         )
     return registry.get(text)
 

@@ -35,7 +35,7 @@ from ..datasets import DATA_ROOT_ENV, command_with_root, data_home
 from ..datasets import download_command as dataset_download_command
 from ..errors import DatasetError, ZshbenchError
 from .tables import Downloadable, DownloadResource, DownloadSpec
-from .transfer import Fetched, Fetcher, Reporter
+from .transfer import DEFAULT_DEADLINE, DEFAULT_STALL_TIMEOUT, Fetched, Fetcher, Reporter
 
 #: The folder under a data root that holds each download's marker and lock.
 META_FOLDER = ".zshbench"
@@ -165,7 +165,8 @@ def download(
     keep_archives: bool = False,
     retries: int = 3,
     retry_wait: float = 2.0,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_STALL_TIMEOUT,
+    deadline: float | None = DEFAULT_DEADLINE,
     reporter: Reporter | None = None,
 ) -> DownloadResult:
     """Download, verify and unpack ``target``'s ``[download]`` files into its data root.
@@ -186,7 +187,9 @@ def download(
         if is_complete(spec, where):
             return _already_there(target.name, spec, where, marker_path)
         _refuse_unverified(target, spec, root, allow_unverified)
-        fetcher = Fetcher(reporter, retries=retries, retry_wait=retry_wait, timeout=timeout)
+        fetcher = Fetcher(
+            reporter, retries=retries, retry_wait=retry_wait, timeout=timeout, deadline=deadline
+        )
         fetched = [fetcher.fetch(file, where) for file in spec.files]
         _install(target.name, spec, fetched, where, marker_path.parent, reporter)
         for item in fetched:
@@ -301,6 +304,22 @@ def _unpack_into(staging: Path, item: Fetched, root: Path, reporter: Reporter) -
             raise
 
 
+def _refuse_reserved_entries(name: str, spec: DownloadSpec, entries: list[str]) -> None:
+    """An archive may not put into the root a name the downloader itself writes there (a
+    published file, its ``.part`` or ``.mismatch``): a planted ``.part`` would be resumed."""
+    reserved = {
+        f"{file.filename}{suffix}" for file in spec.files for suffix in ("", ".part", ".mismatch")
+    }
+    clash = sorted(reserved.intersection(entries))
+    if clash:
+        raise DatasetError(
+            f"{name}: an archive holds {clash[0]!r} at its top level, a name zshbench download "
+            "writes in the root itself",
+            "Nothing was moved into the root; the archive is not the published one (check the "
+            "[download] table's url and checksum)",
+        )
+
+
 def _install(
     name: str,
     spec: DownloadSpec,
@@ -317,6 +336,7 @@ def _install(
             if item.file.unpack != "none":
                 _unpack_into(staging, item, root, reporter)
         entries = sorted(os.listdir(staging))
+        _refuse_reserved_entries(name, spec, entries)
         for path in spec.check:
             top = PurePosixPath(path).parts[0]
             base = staging if top in entries else root

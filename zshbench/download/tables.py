@@ -140,6 +140,7 @@ def _filename(path: Path, key: str, table: dict[str, Any], url: str) -> str:
         or "/" in filename
         or "\\" in filename
         or filename.startswith(".")
+        or any(ord(c) < 32 or ord(c) == 127 for c in filename)  # a %00 or ESC in the url
     ):
         raise _bad(path, f"{key}.filename", f"must be a plain file name, not {filename!r}")
     return filename

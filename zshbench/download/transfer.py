@@ -7,6 +7,12 @@ the command again. The checksum is compared before anything is unpacked: a misma
 download aside as ``<file>.mismatch``, touches nothing else, and says expected vs got. The
 client is the standard library's :mod:`urllib` (redirects, proxies from the environment and
 HTTPS come with it; no extra dependency).
+
+A hostile or broken server cannot make a download run forever or fill the disk: the declared
+``size`` is enforced while the bytes arrive (not after), a read that gets no byte for
+``timeout`` seconds is a stall (resumed like a dropped connection), the whole file must arrive
+within ``deadline`` seconds (all retries together), and redirects are followed to http(s)
+addresses only.
 """
 
 from __future__ import annotations
@@ -22,15 +28,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import DatasetError, ZshbenchError
+from ..safe_open import open_binary, refuse_link
+from ..safetext import plain_lines, printable
 from .tables import RemoteFile
 
 CHUNK = 1 << 20
+DEFAULT_STALL_TIMEOUT = 60.0  # seconds without a single byte
+DEFAULT_DEADLINE = 6 * 3600.0  # seconds for one file, every retry included
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _WHOLE_RANGE = re.compile(r"^bytes \*/(\d+)$")  # a 416's answer: the file's length
 
@@ -55,7 +65,7 @@ class Reporter:
 
     def log(self, message: str) -> None:
         if not self.quiet:
-            self.console.print(message, highlight=False, markup=False, soft_wrap=True)
+            self.console.print(plain_lines(message), highlight=False, soft_wrap=True)
 
     @contextlib.contextmanager
     def transfer(self, description: str, total: int | None, done: int) -> Iterator[Any]:
@@ -73,7 +83,7 @@ class Reporter:
         )
 
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -83,7 +93,7 @@ class Reporter:
         with Progress(
             *columns, console=console, transient=True, disable=not console.is_terminal
         ) as bar:
-            task = bar.add_task(description, total=total, completed=done)
+            task = bar.add_task(printable(description), total=total, completed=done)
             yield lambda **changes: bar.update(task, **changes)
 
     @contextlib.contextmanager
@@ -99,12 +109,33 @@ class Reporter:
         with Progress(
             *columns, console=console, transient=True, disable=not console.is_terminal
         ) as bar:
-            task = bar.add_task(description, total=total)
+            task = bar.add_task(printable(description), total=total)
             yield lambda n: bar.advance(task, n)
 
 
 # --------------------------------------------------------------------------------------------
 # Fetching one file
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to an http:// or https:// address (never ftp://, file://)."""
+
+    def http_error_302(self, req, fp, code, msg, headers):  # noqa: ANN001 - urllib's names
+        newurl = headers.get("location") or headers.get("uri") or ""
+        scheme = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl)).scheme
+        if scheme.lower() not in ("http", "https"):
+            fp.close()
+            raise DatasetError(
+                f"{printable(req.full_url)}: the server redirects to a {scheme or 'schemeless'}:"
+                " address, and downloads follow http(s) redirects only",
+                "Check the url in the [download] table; nothing was downloaded from it",
+            )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
 class _Retry(Exception):
@@ -135,6 +166,7 @@ class _Partial:
     def sync(self) -> None:
         """Re-hash from disk when the file is not what the hashes describe (a new call, or a
         write that failed half-way)."""
+        refuse_link(self.path)  # a planted link: never read, truncated or appended through
         on_disk = self.path.stat().st_size if self.path.exists() else 0
         if on_disk == self.size:
             return
@@ -146,7 +178,7 @@ class _Partial:
                     self.update(chunk)
 
     def restart(self) -> None:
-        self.path.write_bytes(b"")
+        open_binary(self.path, "wb").close()
         self.hashes = {name: hashlib.new(name) for name in self.algorithms}
         self.size = 0
 
@@ -157,6 +189,13 @@ class _Partial:
 
     def hexdigests(self) -> dict[str, str]:
         return {name: digest.hexdigest() for name, digest in self.hashes.items()}
+
+
+def _kept(part: _Partial) -> str:
+    """What a failed download leaves, said truly (no '.part' when nothing was written)."""
+    if part.size > 0 and part.path.is_file():
+        return f"{part.size:,} bytes are kept in {part.path}"
+    return "nothing was downloaded yet"
 
 
 def _file_digests(path: Path, algorithms: list[str]) -> dict[str, str]:
@@ -211,7 +250,9 @@ class Fetcher:
     reporter: Reporter
     retries: int = 3
     retry_wait: float = 2.0
-    timeout: float = 60.0
+    timeout: float = DEFAULT_STALL_TIMEOUT  # a read with no byte for this long is a stall
+    deadline: float | None = DEFAULT_DEADLINE  # for one file, all retries together
+    _give_up_at: float = field(default=float("inf"), init=False, repr=False)
 
     def fetch(self, file: RemoteFile, root: Path) -> Fetched:
         """``file`` verified at ``<root>/<filename>`` (downloaded, resumed, or already there)."""
@@ -220,6 +261,8 @@ class Fetcher:
         if final.exists():
             return self._existing(file, final, algorithms)
         part = _Partial(root / f"{file.filename}.part", algorithms)
+        started = time.monotonic()
+        self._give_up_at = started + self.deadline if self.deadline else float("inf")
         if part.size:
             self.reporter.log(f"{file.filename}: resuming at byte {part.size:,} of {part.path}")
         else:
@@ -247,6 +290,7 @@ class Fetcher:
         """Transfer until the .part is whole, resuming after each failure worth a retry."""
         failures = 0
         while file.size is None or part.size != file.size:  # a whole .part needs no request
+            self._check_deadline(file, part)
             try:
                 self._transfer(file, part)
                 return
@@ -254,8 +298,7 @@ class Fetcher:
                 failures += 1
                 if failures > self.retries:
                     raise ZshbenchError(
-                        f"downloading {file.filename} failed ({reason}); {part.size:,} bytes are "
-                        f"kept in {part.path}",
+                        f"downloading {file.filename} failed ({reason}); {_kept(part)}",
                         "Run the same command again to resume where it stopped",
                     ) from None
                 wait = self.retry_wait * 2 ** (failures - 1)
@@ -264,6 +307,14 @@ class Fetcher:
                     f"(retry {failures} of {self.retries})"
                 )
                 time.sleep(wait)
+
+    def _check_deadline(self, file: RemoteFile, part: _Partial) -> None:
+        if time.monotonic() > self._give_up_at:
+            raise ZshbenchError(
+                f"downloading {file.filename} took longer than its deadline of "
+                f"{self.deadline:g} s; {_kept(part)}",
+                "Run the same command again to resume, or pass a longer --deadline",
+            )
 
     def _existing(self, file: RemoteFile, final: Path, algorithms: list[str]) -> Fetched:
         """A file already at the final name: used when it verifies, left alone when not."""
@@ -288,7 +339,7 @@ class Fetcher:
             headers["Range"] = f"bytes={part.size}-"
         request = urllib.request.Request(file.url, headers=headers)
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as error:
             error.close()
             if error.code == 416 and part.size:
@@ -332,30 +383,41 @@ class Fetcher:
             raise _Retry(f"the connection closed after {part.size:,} of {total:,} bytes")
 
     def _stream(self, file: RemoteFile, part: _Partial, response: Any, total: int | None) -> None:
-        """Chunks from ``response`` onto the .part, hashed as they arrive, with a progress bar."""
+        """Chunks from ``response`` onto the .part, hashed as they arrive, with a progress bar.
+
+        Never more than the declared size is written (the server's Content-Length, else the
+        table's ``size``); ``read1`` returns what has arrived, so the deadline is checked
+        between reads however slowly the bytes trickle in."""
+        limit = total if total is not None else file.size
+        read = getattr(response, "read1", response.read)
         with (
             self.reporter.transfer(file.filename, total, part.size) as update,
-            open(part.path, "ab") as out,
+            open_binary(part.path, "ab") as out,
         ):
             while True:
                 try:
-                    chunk = response.read(CHUNK)
+                    chunk = read(CHUNK)
+                except TimeoutError:
+                    raise _Retry(f"no byte arrived for {self.timeout:g} s") from None
                 except (OSError, http.client.HTTPException) as error:
                     reason = error or type(error).__name__
                     raise _Retry(f"the connection broke ({reason})") from None
                 if not chunk:
                     return
+                if limit is not None and part.size + len(chunk) > limit:
+                    raise DatasetError(
+                        f"{file.url}: the server sent more than the {limit:,} bytes "
+                        + ("it announced" if total is not None else "the table declares"),
+                        "Nothing past that size was written; run again, and if it persists the "
+                        "server is broken or the table's size is wrong",
+                    )
+                self._check_deadline(file, part)
                 try:
                     out.write(chunk)
                 except OSError as error:
                     raise _disk_full(part.path, error) from None
                 part.update(chunk)
                 update(advance=len(chunk))
-                if total is not None and part.size > total:
-                    raise DatasetError(
-                        f"{file.url}: the server sent more than the {total:,} bytes it announced",
-                        "Run again; if it persists, the server is broken",
-                    )
 
     def _total(self, file: RemoteFile, part: _Partial, response: Any) -> int | None:
         """The file's whole size from the response; restarts the .part when the server ignored

@@ -1,7 +1,11 @@
 """Exact, fast hash-code evaluation: mAP@K under a named tie policy, PR, P@N and R@N.
 
-See :mod:`zshbench.evaluation.metrics` for the conventions (SPEC section 2) and
-:mod:`zshbench.evaluation.codes` for the code formats accepted and stored.
+See :mod:`.metrics` for the conventions (SPEC section 2) and the public functions,
+:mod:`.codes` for the code formats accepted and stored. The CPU path is numpy only:
+:mod:`.hamming` (packed words, XOR + popcount), :mod:`.ranking` (the radius of the K-th item),
+:mod:`.ties` (``index``/``random`` on the candidates), :mod:`.expected` (the exact expectation),
+:mod:`.relevance`, :mod:`.curves`, and :mod:`.scan`, which runs them over blocks of queries;
+:mod:`.torch_path` is imported only for ``device='cuda'``.
 """
 
 from .codes import pack_codes, to_signs, unpack_codes

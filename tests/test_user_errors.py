@@ -1,0 +1,124 @@
+"""Errors a new user makes on ``zshbench run``: one line, "did you mean", before torch.
+
+Every case runs in one fresh interpreter that records, after each command, whether torch
+has been imported: the check is that none of these errors waits for torch (6-13 s), which is
+what made a typo cost seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from cli_runner import REPO_ROOT, launch_env
+
+from zshbench.errors import ZshbenchError
+from zshbench.preflight import check_device_name
+from zshbench.runner import parse_bits
+from zshbench.suggest import close_matches, did_you_mean
+
+CASES = {
+    "method": ["--method", "itqq", "--dataset", "digits"],
+    "dataset": ["--method", "itq", "--dataset", "digitz"],
+    "device": ["--method", "razh", "--dataset", "digits", "--device", "cdua"],
+    "split": ["--method", "razh", "--dataset", "digits", "--split", "randm-0"],
+    "bits": ["--method", "razh", "--dataset", "digits", "--bits", "24,,48"],
+    "option": ["--method", "itq", "--dataset", "digits", "-o", "iteratons=3"],
+}
+
+SCRIPT = """
+import contextlib, io, json, sys
+from zshbench.cli import main
+out = {}
+for name, args in json.loads(sys.argv[1]).items():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            main(["run", "--results", sys.argv[2], *args])
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+    out[name] = [code, err.getvalue(), "torch" in sys.modules]
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, json.dumps(CASES), str(results)],
+        cwd=REPO_ROOT,
+        env=launch_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("method", ["unknown method 'itqq'", "Did you mean 'itq'?"]),
+        ("dataset", ["unknown data set 'digitz'", "Did you mean 'digits'?"]),
+        ("device", ["unknown device 'cdua'", "Did you mean 'cuda'?"]),
+        ("split", ["unknown split 'randm-0'", "Did you mean 'random-0'?"]),
+        ("bits", ["bad bit list '24,,48'"]),
+        ("option", ["ITQ has no option iteratons", "Did you mean 'iterations'?"]),
+    ],
+)
+def test_one_line_before_torch(outcomes, case, words):
+    code, stderr, torch_loaded = outcomes[case]
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zshbench: error: ")
+    for word in words:
+        assert word in lines[0]
+    assert not torch_loaded, f"{case}: torch was imported before the error"
+
+
+def test_close_matches_ignore_case_and_stay_quiet_when_nothing_is_close():
+    assert close_matches("ITQ", ["itq", "lsh"]) == ["itq"]
+    assert did_you_mean("zzzz", ["itq", "lsh"]) == ""
+    assert did_you_mean("razh-x", ["razh-a", "itq"]) == "Did you mean 'razh-a'? "
+
+
+@pytest.mark.parametrize("text", ["24,,48", ",24", "24,"])
+def test_empty_code_lengths_are_refused(text):
+    with pytest.raises(ZshbenchError, match="bad bit list"):
+        parse_bits(text)
+
+
+def test_devices():
+    for good in ("auto", "cpu", "cuda", "cuda:1"):
+        assert check_device_name(good) == good
+    for bad in ("gpu", "cuda:", "cuda:x", "CPU "):
+        with pytest.raises(ZshbenchError, match="unknown device"):
+            check_device_name(bad)
+
+
+def test_method_names_are_case_insensitive():
+    from zshbench.plugin_manager import load_plugins
+    from zshbench.runner import expand_methods
+
+    assert expand_methods("ITQ,Lsh", load_plugins()) == ["itq", "lsh"]
+
+
+def test_info_describes_a_study_and_suggests_names(capsys):
+    from zshbench.cli import main
+    from zshbench.plugin_manager import load_plugins
+
+    spec = load_plugins().studies.get("razh-table4")
+    main(["info", "razh-table4"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"study razh-table4: {spec.title}")
+    for label, method, _ in spec.rows:
+        assert f"    {label}: --method {method}" in out
+    with pytest.raises(SystemExit) as stopped:
+        main(["info", "razh-tabel4"])
+    assert stopped.value.code == 2
+    assert "Did you mean 'razh-table4'" in capsys.readouterr().err
