@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from zshbench.array_files import ArrayFileError, read_npy
 from zshbench.encoders import TextEncoder
 from zshbench.errors import ZshbenchError
 from zshbench.hookspecs import hookimpl
@@ -219,11 +220,11 @@ class VectorsFileEncoder(TextEncoder):
 
     @staticmethod
     def _from_npy(path: Path, texts: list[str]) -> np.ndarray:
-        try:
-            vectors = np.load(path, allow_pickle=False)
-        except ValueError as error:
+        try:  # bounded by the file's size, pickle off: see zshbench.array_files
+            vectors = read_npy(path)
+        except ArrayFileError as error:
             raise ZshbenchError(
-                f"could not read {path} as a plain .npy array ({error})",
+                f"could not read {path} as a plain .npy array ({error.message})",
                 "Save a numeric array with np.save (object arrays are refused).",
             ) from None
         if vectors.ndim != 2 or not np.issubdtype(vectors.dtype, np.number):

@@ -2,7 +2,8 @@
 
 This is how a method evaluated outside zshbench (or an old run) gets scored under the same
 protocol: ``np.savez(path, query_codes=..., query_labels=..., db_codes=..., db_labels=...)``.
-The file is opened with ``allow_pickle=False``: a downloaded results file must never run code.
+The file is read by :mod:`zshbench.array_files`: pickle stays off (a downloaded results file
+must never run code) and no array may claim more bytes than the file holds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..array_files import npz_members, read_npz
 from ..errors import ZshbenchError
 from .codes import to_signs, unpack_codes
 
@@ -31,41 +33,7 @@ def load_codes_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     expected = f"an .npz with arrays {', '.join(_ARRAYS)} (and scalar 'bits' if codes are packed)"
     if not path.is_file():
         raise ZshbenchError(f"codes file {path} not found", f"Expected {expected}.")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        # numpy's own message for a non-numpy file suggests loading it "unsafely" with
-        # allow_pickle; that would let the file run code, so it is never passed on.
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "pickle" in reason:
-            reason = "it is neither an .npz archive nor a .npy array"
-        raise ZshbenchError(
-            f"cannot read codes file {path} ({reason})",
-            f"Expected {expected}; pickled data is never loaded.",
-        ) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ZshbenchError(
-            f"{path} holds a single array, not an .npz archive", f"Expected {expected}."
-        )
-    with archive:
-        missing = [name for name in _ARRAYS if name not in archive.files]
-        if missing:
-            raise ZshbenchError(
-                f"codes file {path} lacks {', '.join(missing)} (has {', '.join(archive.files)})",
-                f"Expected {expected}.",
-            )
-        try:
-            arrays = {name: archive[name] for name in (*_ARRAYS, "bits") if name in archive.files}
-        except ValueError:  # object arrays need pickle, which stays off
-            raise ZshbenchError(
-                f"codes file {path} holds object arrays",
-                "Save plain numeric arrays; pickled objects are never loaded.",
-            ) from None
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a damaged member
-            raise ZshbenchError(
-                f"codes file {path} is damaged ({str(exc).splitlines()[0] if str(exc) else exc!r})",
-                f"Expected {expected}.",
-            ) from None
+    arrays = _read_arrays(path, expected)
     bits = _bits_value(arrays["bits"], path) if "bits" in arrays else None
     codes = []
     for name in ("query_codes", "db_codes"):
@@ -81,6 +49,41 @@ def load_codes_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
             )
         codes.append(signs)
     return codes[0], arrays["query_labels"], codes[1], arrays["db_labels"]
+
+
+def _read_arrays(path: Path, expected: str) -> dict[str, np.ndarray]:
+    """The named arrays, read by :mod:`zshbench.array_files` (sizes bounded, pickle off).
+
+    numpy's own message for a non-numpy file suggests loading it "unsafely" with allow_pickle;
+    that would let the file run code, so no such message is ever passed on.
+    """
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as stream:
+            single = stream.read(6) == b"\x93NUMPY"
+        if single:
+            raise ZshbenchError(
+                f"{path} holds a single array, not an .npz archive", f"Expected {expected}."
+            )
+        raise ZshbenchError(
+            f"cannot read codes file {path} (it is neither an .npz archive nor a .npy array)",
+            f"Expected {expected}; pickled data is never loaded.",
+        )
+    try:
+        members = npz_members(path)
+        missing = [name for name in _ARRAYS if name not in members]
+        if missing:
+            raise ZshbenchError(
+                f"codes file {path} lacks {', '.join(missing)} (has {', '.join(members)})",
+                f"Expected {expected}.",
+            )
+        return read_npz(path, (*_ARRAYS, "bits"))
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a damaged directory
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZshbenchError(
+            f"cannot read codes file {path} ({reason})",
+            "Re-create the file (np.savez) or download it again; "
+            f"expected {expected}; pickled data is never loaded.",
+        ) from None
 
 
 def _bits_value(bits: np.ndarray, path: Path) -> int:

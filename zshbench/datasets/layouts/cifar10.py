@@ -79,6 +79,43 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _integer_labels(labels: Any, path: Path) -> np.ndarray:
+    """``labels`` as int64, refusing what a cast would silently change (0.7 -> 0, True -> 1)."""
+    try:
+        values = np.asarray(labels).reshape(-1)
+    except (TypeError, ValueError):
+        values = np.asarray([None])  # ragged nesting: refused below
+    if values.size and np.issubdtype(values.dtype, np.floating):
+        finite = np.isfinite(values)
+        whole = finite & (values == np.round(np.where(finite, values, 0)))
+        if not whole.all():
+            bad = float(values[~whole][0])
+            raise dataset_error(
+                LAYOUT, f"{path}: label {bad} is not a whole number (labels are class ids)", OBTAIN
+            )
+    elif values.size and not np.issubdtype(values.dtype, np.integer):
+        raise dataset_error(
+            LAYOUT, f"{path}: 'labels' is not a list of integers (it holds {values.dtype})", OBTAIN
+        )
+    return values.astype(np.int64)
+
+
+def _check_class_count(class_names: list[str], labels: np.ndarray, meta: Path) -> None:
+    """Every named class must have images: allocations then follow the data, not the metadata.
+
+    The identity attribute matrix is classes x classes; 50,000 names in a 400 KB batches.meta
+    would otherwise ask for 9.3 GiB. The real files name 10 classes, each with 6,000 images.
+    """
+    used = len(np.unique(labels))
+    if used < len(class_names):
+        raise dataset_error(
+            LAYOUT,
+            f"{meta} names {len(class_names):,} classes but the batches hold images of only "
+            f"{used:,} of them",
+            OBTAIN,
+        )
+
+
 def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
     data = _get(batch, "data", path)
@@ -94,10 +131,7 @@ def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
                 LAYOUT, f"{path}: 'data' has dtype {data.dtype}, expected uint8", OBTAIN
             )
         data = data.astype(np.uint8)
-    try:
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
-        raise dataset_error(LAYOUT, f"{path}: 'labels' is not a list of integers", OBTAIN) from None
+    labels = _integer_labels(labels, path)
     if len(labels) != len(data):
         raise dataset_error(LAYOUT, f"{path}: {len(labels)} labels for {len(data)} images", OBTAIN)
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
@@ -133,12 +167,14 @@ def load(root: str | os.PathLike[str] | None = None) -> ImageSet:
         all_images.append(images)
         all_labels.append(labels)
         ids.extend(f"{batch}:{i}" for i in range(len(labels)))
+    labels = np.concatenate(all_labels)
+    _check_class_count(class_names, labels, folder / META)
     images = np.ascontiguousarray(np.concatenate(all_images))
     identity = np.eye(len(class_names), dtype=np.float32)
     return ImageSet(
         name="cifar10",
         image_ids=np.asarray(ids),
-        labels=np.concatenate(all_labels),
+        labels=labels,
         class_names=class_names,
         images=ArrayImageSource(images),
         attribute_names=list(class_names),
