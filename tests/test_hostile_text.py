@@ -301,3 +301,42 @@ def test_error_lines_escape_control_characters(capsys):
     finally:
         cli.cli.commands.pop("boom-test")
     assert code == 2 and not RAW_CONTROL.search(err) and "x\\x1b[2J" in err
+
+
+def test_split_of_a_real_cifar_folder_shows_hostile_class_names_escaped(tmp_path, capsys):
+    """Case 8, end to end: class names in batches.meta (data) through `zshbench split`."""
+    import pickle
+
+    from test_datasets_cifar10 import LABEL_NAMES, make_cifar
+    from test_layouts_end_to_end import _protocol_file
+
+    make_cifar(tmp_path / "data")
+    hostile = f"{ESC_CSI}{OSC_LINK}\u202e"
+    names = [name + hostile.encode() for name in LABEL_NAMES]
+    meta = tmp_path / "data" / "cifar-10-batches-py" / "batches.meta"
+    meta.write_bytes(pickle.dumps({b"label_names": names}, protocol=2))
+    spec = _protocol_file(tmp_path / "tiny.toml", "tiny", "cifar10", 10, 8)
+    out_file = tmp_path / "manifest.json"
+    code, out, err = _main(
+        capsys, "split", "--dataset", str(spec), "--data-root", str(tmp_path / "data"),
+        "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0, err
+    assert not RAW_CONTROL.search(out + err) and "\u202e" not in out
+    assert "red\\x1b]8;;file:///etc/passwd\\x07click\\x1b]8;;\\x07\\u202e, " in out
+    # the manifest file keeps the names exactly (it is data, read back by a parser)
+    unseen = json.loads(out_file.read_text())["unseen_classes"]
+    assert len(unseen) == 2 and all(name.endswith(hostile) for name in unseen)
+
+
+@pytest.mark.parametrize("name", ["a%1b%5b2Jb.tgz", "a%c2%9b0mb.tgz", "a%e2%80%aeb.tgz"])
+def test_a_control_character_in_a_urls_file_name_is_refused_as_text(tmp_path, capsys, name):
+    """Case 8: ESC, an 8-bit CSI or a bidi mark in a URL's file name never names a file;
+    `zshbench download` says so in one line that shows the character escaped."""
+    from test_download import dataset_file
+
+    spec = dataset_file(tmp_path, [{"url": f"http://127.0.0.1:9/{name}", "md5": "0" * 32}])
+    code, out, err = _main(capsys, "download", str(spec), "--root", str(tmp_path / "d"))
+    assert code != 0 and "plain file name" in err and len(err.strip().splitlines()) == 1
+    assert not RAW_CONTROL.search(out + err) and "\u202e" not in err
+    assert not (tmp_path / "d").exists()

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from ..errors import DatasetError
+from ..safetext import has_control
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -140,7 +141,7 @@ def _filename(path: Path, key: str, table: dict[str, Any], url: str) -> str:
         or "/" in filename
         or "\\" in filename
         or filename.startswith(".")
-        or any(ord(c) < 32 or ord(c) == 127 for c in filename)  # a %00 or ESC in the url
+        or has_control(filename)  # a %00, ESC, C1 CSI or bidi mark in the url
     ):
         raise _bad(path, f"{key}.filename", f"must be a plain file name, not {filename!r}")
     return filename
