@@ -315,14 +315,19 @@ def report(results_dir, fmt, paper, datasets, protocol, output) -> None:
     "out_dir",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the PNGs (default: <results>/plots).",
+    help="Folder for the plots (default: <results>/plots).",
 )
 @dataset_filter_option
-def plot(results_dir, out_dir, datasets) -> None:
-    """PNG plots: mAP vs bits, PR, P@N and R@N curves."""
+@click.option("--method", "methods", multiple=True, help="Only runs of these methods.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True
+)
+def plot(results_dir, out_dir, datasets, methods, fmt) -> None:
+    """Plots (PNG, SVG or PDF): mAP vs bits, PR, P@N and R@N curves."""
     from .plots import plot_all
 
-    paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
+    out_dir = out_dir or results_dir / "plots"
+    paths = plot_all(results_dir, out_dir, datasets or None, methods or None, fmt)
     for path in paths:
         click.echo(printable(path))
 
