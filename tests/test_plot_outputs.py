@@ -128,3 +128,14 @@ def test_log2_axis_and_the_chance_line_at_the_records_level(board, tmp_path, mon
     assert list(chance.get_ydata()) == pytest.approx([11.67, 11.67])
     markers = [c.lines[0].get_marker() for c in ax.containers]
     assert len(markers) == 5 and len(set(markers)) == 5  # one per method
+
+
+def test_report_tables_and_the_html_page_use_the_same_readable_names(board):
+    from zshbench.html_report import collect
+    from zshbench.report import leaderboards
+
+    expected = {"itq", "lsh", "razh", "razh[losses=cls+h]", "razh[losses=cls]"}
+    [digits] = [b for b in collect(board) if b.dataset == "digits"]
+    assert set(digits.cells) == expected and set(digits.curves) == expected
+    [table] = [t for t in leaderboards(board, datasets=["digits"])]
+    assert {row[0] for row in table[2]} == expected
