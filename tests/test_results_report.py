@@ -109,8 +109,9 @@ def test_paper_values_beside_measured_ones(tmp_path):
     latex = render(tmp_path, "latex")
     assert "\\begin{tabular}" in latex
     csv = render(tmp_path, "csv")
-    assert csv.splitlines()[0] == "dataset,split,ties,metric,method,bits,mean,std,n,nan"
-    assert csv.splitlines()[1].endswith(",0.3,,1,0")  # one seed: the std field is empty
+    # the header says the unit: mAP 0.3 is 30 %
+    assert csv.splitlines()[0] == "dataset,split,ties,metric,method,bits,mean_pct,std_pct,n,nan"
+    assert csv.splitlines()[1].endswith(",30.0,,1,0")  # one seed: the std field is empty
 
 
 def test_report_without_records_says_what_to_do(tmp_path):
@@ -133,12 +134,14 @@ def test_leaderboard_title_gives_the_chance_level(tmp_path):
     assert "chance level 11.67 (every code tied)" in text
 
 
-def test_a_hashed_run_name_is_explained_by_its_options(tmp_path):
+def test_a_hashed_run_name_is_shown_by_its_options(tmp_path):
+    """Issue 18: the table names the run by its options (zshbench/run_names.py), not a hash."""
     record = replace(_record(method="razh"), run_name="razh@1a2b3c4d", options={"losses": "cls+h"})
     path = results.record_path(tmp_path, "digits", "random-0-abc", "razh@1a2b3c4d", 16, 0)
     results.write_record(path, record)
-    text = render(tmp_path, "markdown")
-    assert 'razh@1a2b3c4d: {"losses": "cls+h"}' in text
+    [(title, _, rows, _)] = leaderboards(tmp_path)
+    assert rows[0][0] == "razh[losses=cls+h]" and "1a2b3c4d" not in title
+    assert "razh\\[losses=cls+h\\]" in render(tmp_path, "markdown")  # markdown-escaped
 
 
 # --- issue 10: records honour the umask, stay inside --results, and are trusted no further --
@@ -215,7 +218,8 @@ def test_an_incomplete_sweep_shows_n_where_a_cell_has_fewer_seeds(tmp_path):
     assert "52.00 ± 1.58**" in text and "50.50 ± 0.71 (n=2)" in text
     assert text.count("(n=2)") == 1 and "fewer seeds than its row" in title
     csv = render(tmp_path, "csv")
-    assert ",64,0.505," in csv and csv.rstrip().endswith(",2,0")
+    # 64 bits: mean 50.50 %, sample std of .50, .51 = 0.7071 %
+    assert ",64,50.5,0.707107,2,0" in csv and csv.rstrip().endswith(",2,0")
 
 
 def test_a_nan_map_is_shown_not_dropped(tmp_path):

@@ -315,14 +315,19 @@ def report(results_dir, fmt, paper, datasets, protocol, output) -> None:
     "out_dir",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the PNGs (default: <results>/plots).",
+    help="Folder for the plots (default: <results>/plots).",
 )
 @dataset_filter_option
-def plot(results_dir, out_dir, datasets) -> None:
-    """PNG plots: mAP vs bits, PR, P@N and R@N curves."""
+@click.option("--method", "methods", multiple=True, help="Only runs of these methods.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True
+)
+def plot(results_dir, out_dir, datasets, methods, fmt) -> None:
+    """Plots (PNG, SVG or PDF): mAP vs bits, PR, P@N and R@N curves."""
     from .plots import plot_all
 
-    paths = plot_all(results_dir, out_dir or results_dir / "plots", datasets or None)
+    out_dir = out_dir or results_dir / "plots"
+    paths = plot_all(results_dir, out_dir, datasets or None, methods or None, fmt)
     for path in paths:
         click.echo(printable(path))
 
@@ -563,6 +568,14 @@ def info(name) -> None:
             click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))
         click.echo("\n  options (--option key=value):")
         _echo_options(cls.default_options)
+        if hasattr(cls, "scale_table"):  # a deep method: what the scale fills in for null
+            from .scale_text import scale_lines
+
+            click.echo(
+                "\n  filled in by the scale (--option scale=cpu or paper) when left as above:"
+            )
+            for line in scale_lines(cls.scale_table(), cls.default_options):
+                click.echo(f"    {line}")
         if cls.uses_text_encoder:
             click.echo("\n  reads the attribute-text encoder (--encoder, --encoder-option)")
         found = True
@@ -627,10 +640,15 @@ def _echo_study(spec: Any, source: str) -> None:
     click.echo(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
     if spec.reference:
         click.echo(f"  paper's figures: {spec.reference}")
-    click.echo(f"  rows ({spec.label_column}: run):")
-    for label, method, options in spec.rows:
+    click.echo(f"  rows ({spec.label_column}: run, and its name in report and plot):")
+    from .run_names import readable_names
+    from .runner import default_run_name
+
+    stored = [(default_run_name(m, o), json.dumps(o, sort_keys=True)) for _, m, o in spec.rows]
+    shown = readable_names(stored)
+    for (label, method, options), (name, _) in zip(spec.rows, stored, strict=True):
         flags = " ".join(f"-o {k}={json.dumps(v)}" for k, v in options.items())
-        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}")
+        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}  ({shown[name]})")
     click.echo(f"  run it: zshbench study {spec.name} --dataset <data set>")
 
 

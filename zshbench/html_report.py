@@ -27,6 +27,7 @@ from .html_svg import curve_svg, map_vs_bits_svg
 from .record import Record
 from .report import overlaps_unseen
 from .results import iter_records
+from .run_names import readable_names
 
 #: The record field (added by the protocol work) that says a backbone's pretraining data
 #: overlaps the unseen classes; older records lack it, and then no mark is shown.
@@ -132,16 +133,21 @@ def _held(path: Path, record: Record) -> tuple:
         overlap=bool(getattr(record, OVERLAP_FIELD, False)) or overlaps_unseen(record.config),
     )
     curves = {name: _curve_points(record.curves.get(name), name) for name in ("pr_curve", "p_at_n")}
-    return key, record.run_name, record.bits, record.chance_map, seed, curves
+    options = json.dumps(record.options, sort_keys=True, default=str)
+    return key, (record.run_name, options), record.bits, record.chance_map, seed, curves
 
 
 def collect(results_dir: Path, datasets: Iterable[str] | None = None) -> list[Board]:
     """The boards of every usable record under ``results_dir`` (read once, as a stream)."""
     wanted = set(datasets) if datasets else None
     boards: dict[tuple[str, str, str, str], Board] = {}
-    for _, (key, run, bits, chance, seed, curves) in iter_records(results_dir, keep=_held):
+    runs: set[tuple[str, str]] = set()
+    for _, (key, (run, options), bits, chance, seed, curves) in iter_records(
+        results_dir, keep=_held
+    ):
         if wanted and key[0] not in wanted:
             continue
+        runs.add((run, options))
         board = boards.setdefault(key, Board(*key))
         if board.chance is None:
             board.chance = chance
@@ -154,6 +160,12 @@ def collect(results_dir: Path, datasets: Iterable[str] | None = None) -> list[Bo
             f"no result records under {results_dir}",
             "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
         )
+    shown = readable_names(runs)  # razh[losses=cls+h], not razh@761b69ed (run_names.py)
+    for board in boards.values():
+        board.cells = defaultdict(dict, {shown[r]: v for r, v in board.cells.items()})
+        board.curves = defaultdict(board.curves.default_factory, {
+            shown[r]: v for r, v in board.curves.items()
+        })  # fmt: skip
     return [boards[key] for key in sorted(boards)]
 
 

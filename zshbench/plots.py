@@ -1,8 +1,10 @@
-"""PNG plots from result records (a pure reader): mAP vs bits, PR, P@N and R@N curves.
+"""Plots from result records (a pure reader): mAP vs bits, PR, P@N and R@N curves, as PNG, SVG
+or PDF, optionally for some methods and data sets only.
 
 Curves are averaged over seeds point by point (every seed of a run has the same grid; curves
-of a record that do not fit are warned about and left out). Each PNG is written atomically, so
-an interrupted ``plot`` never leaves a half-written image.
+of a record that do not fit are warned about and left out). Each file is written atomically, so
+an interrupted ``plot`` never leaves a half-written image. Runs are labelled with readable names
+(:mod:`zshbench.run_names`: ``razh[losses=cls+h]``, not ``razh@761b69ed``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from .errors import ZshbenchError
 from .report import records_frame, summarise
 from .results import atomic_write_bytes, iter_records
+from .run_names import HASHED, with_readable_names
 from .safetext import printable
 
 
@@ -31,15 +34,19 @@ def _pyplot():
     return plt
 
 
-def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
-    """{(dataset, split, ties): {bits: {run: {curve: (x, y-mean-over-seeds)}}}}."""
+FORMATS = ("png", "svg", "pdf")
+
+
+def _mean_curves(results_dir: Path, datasets: Iterable[str] | None, names: dict[str, str]):
+    """{(dataset, split, ties): {bits: {shown run name: {curve: (x, y-mean-over-seeds)}}}}, for
+    the runs in ``names`` (stored name -> shown name) only."""
 
     def nested(depth: int):
         return defaultdict(list) if depth == 0 else defaultdict(lambda: nested(depth - 1))
 
     gathered: dict = nested(3)
     for path, record in iter_records(results_dir):
-        if datasets and record.dataset not in datasets:
+        if (datasets and record.dataset not in datasets) or record.run_name not in names:
             continue
         key = (record.dataset, record.split.id, record.tie_policy)
         for name, curve in record.curves.items():
@@ -57,7 +64,7 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
             except (KeyError, TypeError, ValueError) as error:
                 warnings.warn(f"skipping curve {name} of record {path}: {error}", stacklevel=2)
                 continue
-            earlier = gathered[key][record.bits][record.run_name][name]
+            earlier = gathered[key][record.bits][names[record.run_name]][name]
             if earlier and earlier[0][0].shape != x.shape:
                 warnings.warn(
                     f"skipping curve {name} of record {path}: its grid differs from the other "
@@ -69,17 +76,17 @@ def _mean_curves(results_dir: Path, datasets: Iterable[str] | None):
     return gathered
 
 
-def _file_name(*parts: object) -> str:
-    """A PNG name from record fields; anything but letters, digits, '.', '@', '-' becomes '_'
+def _file_name(*parts: object, fmt: str = "png") -> str:
+    """A file name from record fields; anything but letters, digits, '.', '@', '-' becomes '_'
     (record fields are data: a '/' or '..' in one must not move the file out of --out)."""
     text = "_".join(str(part) for part in parts)
-    return re.sub(r"[^A-Za-z0-9.@-]", "_", text).lstrip(".") + ".png"
+    return re.sub(r"[^A-Za-z0-9.@-]", "_", text).lstrip(".") + "." + fmt
 
 
 def _save(fig, path: Path, dpi: int) -> None:
-    """Render to memory, then write atomically: a PNG on disk is always whole."""
+    """Render to memory, then write atomically: a file on disk is always whole."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi, format="png")
+    fig.savefig(buffer, dpi=dpi, format=path.suffix[1:])
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -121,23 +128,63 @@ def map_vs_bits_figure(plt, group, chance: float | None, metric: str, title: str
     return fig
 
 
-def plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None = None) -> list[Path]:
-    """Write every plot; returns the PNG paths. Record text in titles and legends is plain
-    text: ``$`` never starts mathtext, so no name can break a plot."""
+def plot_all(
+    results_dir: Path,
+    out_dir: Path,
+    datasets: Iterable[str] | None = None,
+    methods: Iterable[str] | None = None,
+    fmt: str = "png",
+) -> list[Path]:
+    """Write every plot in ``fmt`` (png, svg or pdf); returns the paths. ``methods``: only runs
+    of these methods (case-insensitive; a run's method is its stored name up to ``@``, or the
+    name itself). Record text in titles and legends is plain text: ``$`` never starts mathtext,
+    so no name can break a plot; SVG keeps text as text."""
     import matplotlib
 
-    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        return _plot_all(results_dir, out_dir, datasets)
+    if fmt not in FORMATS:
+        raise ZshbenchError(f"unknown plot format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
+    style = {"text.parse_math": False, "text.usetex": False, "svg.fonttype": "none"}
+    with matplotlib.rc_context(style):
+        return _plot_all(results_dir, out_dir, datasets, methods, fmt)
 
 
-def _plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None) -> list[Path]:
+def method_of(run_name: str) -> str:
+    """The method a stored run name belongs to: ``razh@761b69ed`` -> ``razh``."""
+    match = HASHED.match(run_name)
+    return match["method"] if match else run_name
+
+
+def select_methods(frame, methods: Iterable[str] | None, results_dir: Path):
+    """Rows of runs of ``methods`` (the stored ``method`` column); an unknown name is one error
+    line with the closest plotted methods."""
+    if not methods:
+        return frame
+    base = frame["method"].map(lambda name: method_of(name).lower())
+    known = set(base) | set(frame["method"].str.lower())
+    for name in methods:
+        if name.lower() not in known:
+            from .suggest import did_you_mean
+
+            present = sorted({method_of(n) for n in frame["method"]})
+            raise ZshbenchError(
+                f"no runs of method {name!r} under {results_dir}",
+                f"{did_you_mean(name, present)}Methods there: {', '.join(present)}.",
+            )
+    wanted = {name.lower() for name in methods}
+    return frame[base.isin(wanted) | frame["method"].str.lower().isin(wanted)]
+
+
+def _plot_all(results_dir, out_dir, datasets, methods, fmt: str) -> list[Path]:
     plt = _pyplot()
     datasets = list(datasets) if datasets else None
-    frame = records_frame(results_dir)
-    if datasets:
-        frame = frame[frame["dataset"].isin(datasets)]
+    everything = records_frame(results_dir)
+    frame = everything[everything["dataset"].isin(datasets)] if datasets else everything
     if frame.empty:
         raise ZshbenchError(f"no result records under {results_dir}", "Run 'zshbench run' first.")
+    frame = select_methods(frame, methods, results_dir)
+    names = dict(zip(everything["method"], with_readable_names(everything)["method"], strict=True))
+    names = {stored: names[stored] for stored in frame["method"]}
+    frame = frame.assign(method=frame["method"].map(names))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -150,13 +197,13 @@ def _plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None) 
         ]["chance"].dropna()
         chance = 100 * float(level.iloc[0]) if len(level) else None
         fig = map_vs_bits_figure(plt, group, chance, metric, f"{dataset} ({split}), ties: {ties}")
-        path = out_dir / _file_name(dataset, split, ties, "map_vs_bits")
+        path = out_dir / _file_name(dataset, split, ties, "map_vs_bits", fmt=fmt)
         fig.tight_layout()
         _save(fig, path, 120)
         plt.close(fig)
         written.append(path)
 
-    for (dataset, split, ties), by_bits in _mean_curves(results_dir, datasets).items():
+    for (dataset, split, ties), by_bits in _mean_curves(results_dir, datasets, names).items():
         for bits, by_run in sorted(by_bits.items()):
             fig, axes = plt.subplots(1, 3, figsize=(15, 4))
             for run, curves in sorted(by_run.items()):
@@ -174,10 +221,10 @@ def _plot_all(results_dir: Path, out_dir: Path, datasets: Iterable[str] | None) 
             axes[2].set(xlabel="N", ylabel="recall", title="R@N", xscale="log")
             for ax in axes:
                 ax.grid(alpha=0.3)
-            axes[0].legend(fontsize=8)
+            next((ax for ax in axes if ax.get_lines()), axes[0]).legend(fontsize=8)
             fig.suptitle(_label(f"{dataset} ({split}), {bits} bits, ties: {ties}"))
             fig.tight_layout()
-            path = out_dir / _file_name(dataset, split, ties, f"{bits}bits_curves")
+            path = out_dir / _file_name(dataset, split, ties, f"{bits}bits_curves", fmt=fmt)
             _save(fig, path, 110)
             plt.close(fig)
             written.append(path)

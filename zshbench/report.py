@@ -22,6 +22,7 @@ from .protocol_report import protocol_tables, select_protocol
 from .record import Record
 from .reference_figures import reference_rows, registered_figures
 from .results import iter_records
+from .run_names import names_every_option, with_readable_names
 from .safetext import plain, printable
 
 FORMATS = ("terminal", "markdown", "latex", "csv")
@@ -136,7 +137,7 @@ def leaderboards(
     says so in its title. ``protocol``: only that protocol's records; ``"all"``: the protocols
     side by side (:mod:`zshbench.protocol_report`, no reference rows).
     """
-    frame = select_protocol(records_frame(results_dir), protocol)
+    frame = with_readable_names(select_protocol(records_frame(results_dir), protocol))
     if datasets:
         frame = frame[frame["dataset"].isin(list(datasets))]
     if protocol == "all" and not frame.empty:
@@ -191,7 +192,7 @@ def leaderboards(
         legend = [
             f"{name}: {options}"
             for name, options in sorted(set(zip(runs["method"], runs["options"], strict=True)))
-            if "@" in name and options != "{}"
+            if options != "{}" and not names_every_option(name, options)
         ]
         if legend:
             title += " · " + "; ".join(legend)
@@ -231,6 +232,13 @@ def order_rows(rows: list[list], bits: list[int]) -> str:
     return "each row's mean over its own code lengths (no length shared by every row)"
 
 
+def in_percent(summary: pd.DataFrame) -> pd.DataFrame:
+    """The CSV's columns: mean and std of the metric in percent, ``mean_pct``/``std_pct`` (the
+    header says the unit; rounded to 6 decimals, far below any measured difference)."""
+    scaled = {name: (100 * summary[name]).round(6) for name in ("mean", "std")}
+    return summary.assign(**scaled).rename(columns={"mean": "mean_pct", "std": "std_pct"})
+
+
 def render(
     results_dir: Path,
     fmt: str = "terminal",
@@ -242,7 +250,9 @@ def render(
     if fmt not in FORMATS:
         raise ZshbenchError(f"unknown format {fmt!r}", f"Use one of {', '.join(FORMATS)}.")
     if fmt == "csv":
-        summary = summarise(select_protocol(records_frame(results_dir), protocol))
+        summary = summarise(
+            with_readable_names(select_protocol(records_frame(results_dir), protocol))
+        )
         if datasets:
             summary = summary[summary["dataset"].isin(list(datasets))]
         if summary.empty:
@@ -253,6 +263,7 @@ def render(
             )
         text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
         summary[text_columns] = summary[text_columns].map(printable)
+        summary = in_percent(summary)
         buffer = io.StringIO()
         summary.to_csv(buffer, index=False)
         return buffer.getvalue()

@@ -500,7 +500,7 @@ def describe_epoch(label: str, stats: EpochStats, epochs: int) -> str:
         f"{stats.images_per_second:.0f} img/s)"
     )
     if stats.validation_map is not None:
-        text += f", seen-class validation mAP {stats.validation_map:.4f}"
+        text += f", seen-class validation mAP {100 * stats.validation_map:.2f} %"
     return text
 
 

@@ -73,6 +73,14 @@ class DeepHashingMethod(HashingMethod):
 
     default_options: ClassVar[dict[str, Any]] = {**scales.ENGINE_OPTIONS}
 
+    @classmethod
+    def scale_table(cls) -> dict[str, dict[str, str]]:
+        """{scale: {option: its value there, as text}}: what ``zshbench info`` shows for the
+        options left at null (:mod:`plugins.deep.scale_info`)."""
+        from .scale_info import scale_table
+
+        return scale_table(cls.scale_defaults)
+
     @property
     def display_name(self) -> str:
         """The method as logs and progress lines name it (a variant may add what it varies)."""

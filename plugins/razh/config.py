@@ -176,6 +176,40 @@ def loss_weights(dataset: str, bits: int, family: str = "") -> tuple[float, floa
     )
 
 
+def scale_words() -> dict[str, dict[str, str]]:
+    """RAZH's data-set and code-length dependent defaults in words, per scale, for ``zshbench
+    info`` (built from the tables above, so they say what :func:`resolve` does)."""
+    digits_alpha, digits_beta = VALIDATED_ALPHA_BETA["digits"]
+
+    def per_dataset(key: str) -> str:
+        values = [f"{name} {v[key]}" for name, v in PAPER_DATASET.items()]
+        if key == "epochs":
+            values[0] += " (50 at 64 bits and more)"
+        return f"per data set: {', '.join(values)}, otherwise {scales.PAPER[key]}"
+
+    def weight(digits: float) -> str:
+        return (
+            "per data set and code length: Table VIII for awa2, cub, cifar10 (or the data "
+            f"set's paper_family), digits {digits:.4g}, otherwise 1"
+        )
+
+    both = {
+        "alpha": weight(digits_alpha),
+        "beta": weight(digits_beta),
+        "clusters": "9 (awa2: 25 at 64 bits and more), at most a quarter of the patches",
+    }
+    cpu = {
+        "replace_ratio": str(CPU_REPLACE_RATIO),
+        "threshold": "none (replace_ratio is used)",
+        "pretrain_epochs": f"{RAZH_CPU['pretrain_epochs']} (0 when losses leave out rec)",
+        "clusters": "4: a quarter of the 4×4 token grid",
+    }
+    paper = {key: per_dataset(key) for key in ("lr", "weight_decay", "epochs")}
+    paper["threshold"] = "0.1 up to 48 bits, 0.2 above"
+    paper["replace_ratio"] = "none (threshold is used)"
+    return {"cpu": {**both, **cpu}, "paper": {**both, **paper}}
+
+
 def resolve(
     options: dict[str, Any], dataset: str, bits: int, native_size: int | None, family: str = ""
 ) -> dict:

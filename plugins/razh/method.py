@@ -126,6 +126,19 @@ class RAZH(DeepHashingMethod):
         if o["threshold"] is not None and o["replace_ratio"] is not None:
             raise ZshbenchError(f"{name}: give threshold or replace_ratio, not both")
 
+    @classmethod
+    def scale_table(cls) -> dict[str, dict[str, str]]:
+        """The engine's scales with RAZH's own defaults and data-set rules (config.py)."""
+        from plugins.deep.scale_info import scale_table
+
+        table = scale_table(
+            {"cpu": razh_config.RAZH_CPU, "paper": razh_config.RAZH_PAPER},
+            razh_config.scale_words(),
+        )
+        for texts in table.values():
+            texts["attributes"] = f'"{cls.attribute_source}"'
+        return table
+
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = razh_config.resolve(
             self.options, data.dataset, self.bits, native_side(data.images), data.paper_family
@@ -331,6 +344,13 @@ class RAZHFineTuned(RAZH):
     allows_class_supervised_weights = True
     PAPER_MODEL: ClassVar[str] = "vit_base_patch16_224.orig_in21k_ft_in1k"
     CPU_FINETUNE_EPOCHS: ClassVar[int] = 10
+
+    @classmethod
+    def scale_table(cls) -> dict[str, dict[str, str]]:
+        table = super().scale_table()
+        table["paper"]["model"] = f'"{cls.PAPER_MODEL}"'
+        table["cpu"]["finetune_epochs"] = f"{cls.CPU_FINETUNE_EPOCHS} (0 with weights given)"
+        return table
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = super().resolve_settings(data)
