@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .code_lengths import check_code_lengths
 from .datasets import load_dataset, resolve_dataset
 from .distributed import (
     WorldInfo,
@@ -306,6 +307,10 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     for name in names:
         plugins.methods.load(name, HashingMethod)(request.bits[0], **request.options)
     check_writable(Path(request.results_dir))  # fails every method alike: stop before the first
+    train = prepare_split(request, Progress(), write_manifest=False)[0].train_data(request.topk)
+    for name in names:  # a code length one method cannot give: refused before any trains
+        cls = plugins.methods.load(name, HashingMethod)
+        check_code_lengths(name, cls, request.bits, request.options, train.images)
     paths: list[Path] = []
     failed: list[tuple[str, ZshbenchError]] = []
     for name in names:
@@ -474,6 +479,8 @@ def _run_all(
         run_name=request.run_name or default_run_name(request.method, request.options),
         encoder=(request.encoder or DEFAULT_ENCODER) if uses_encoder else request.encoder,
     )
+    train = setup.views.train_data(request.topk).images
+    check_code_lengths(request.method, method_cls, request.bits, request.options, train)
     written: list[Path] = []
     jobs = _jobs(setup)
     # The outer bar counts every record of the sweep, so its ETA covers the whole of it.
