@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -313,16 +313,27 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
         check_code_lengths(name, cls, request.bits, request.options, train.images)
     paths: list[Path] = []
     failed: list[tuple[str, ZshbenchError]] = []
-    for name in names:
-        try:
-            paths += run(replace(request, method=name), progress)
-        except DatasetError:
-            raise
-        except ZshbenchError as error:
-            failed.append((name, error))
-            (progress or Progress()).log(
-                f"error: {name}: {error.one_line()} Going on with the other methods."
-            )
+    progress = progress or Progress()
+    cells = len(request.bits) * len(request.seeds)
+    # The sweep's bar counts every record of every method, so its ETA covers the whole sweep.
+    with progress.task(f"{len(names)} methods: records", total=len(names) * cells) as advance:
+        counted = 0
+
+        def one_record() -> None:
+            nonlocal counted
+            counted += 1
+            advance(1)
+
+        for done, name in enumerate(names, start=1):
+            try:
+                paths += run(replace(request, method=name), progress, on_record=one_record)
+            except DatasetError:
+                raise
+            except ZshbenchError as error:
+                failed.append((name, error))
+                progress.log(f"error: {name}: {error.one_line()} Going on with the other methods.")
+            advance(done * cells - counted)  # records found done already, or a failed method's
+            counted = done * cells
     if failed:
         listed = "; ".join(f"{name} ({error.message.rstrip('.')})" for name, error in failed)
         raise ZshbenchError(
@@ -333,8 +344,13 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     return paths
 
 
-def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
+def run(
+    request: RunRequest,
+    progress: Progress | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> list[Path]:
     """Run every (bits, seed) of ``request``; returns the record paths (existing ones too).
+    ``on_record`` is called after each record this call writes (a sweep's outer bar).
 
     Under torchrun (WORLD_SIZE > 1) this joins the process group, runs in step with the other
     ranks and returns the same paths on every rank; only rank 0 writes them and logs.
@@ -371,7 +387,7 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             )
         return _run_all(
             request, progress, plugins, method_spec, method_cls,
-            rank_device(device, world), world,
+            rank_device(device, world), world, on_record,
         )  # fmt: skip
     finally:
         RecordLock.release_all()  # a failed or interrupted record's lock, too
@@ -464,6 +480,7 @@ def _run_all(
     method_cls: type[HashingMethod],
     device: str,
     world: WorldInfo,
+    on_record: Callable[[], None] | None = None,
 ) -> list[Path]:
     """The (bits, seed) loop of :func:`run`, on one rank."""
     uses_encoder = method_cls.uses_text_encoder
@@ -491,6 +508,8 @@ def _run_all(
             _run_one(setup, bits, seed, path)
             written.append(path)
             advance(1)
+            if on_record is not None:
+                on_record()
     return written
 
 
