@@ -292,11 +292,12 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
-    from .preflight import check_request
+    from .preflight import check_declared_options, check_request
 
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
     check_request(request)  # data set, device, split: before torch is imported
+    check_declared_options(names, request.options, plugins)  # a deep method's, too
     if len(names) == 1:
         return run(replace(request, method=names[0]), progress)
     if request.run_name:
