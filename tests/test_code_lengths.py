@@ -32,12 +32,15 @@ def _records(results):
     return sorted(p.name for p in results.rglob("bits*.json"))
 
 
-@pytest.mark.parametrize("methods", ["itq", "lsh,itq", "pca-rot"])
-def test_too_long_code_refused_before_any_fit(tmp_path, methods):
+@pytest.mark.parametrize(
+    "methods, launcher",
+    [("itq", []), ("lsh,itq", []), ("pca-rot", []), ("lsh,itq", ["--launcher", "local"])],
+)
+def test_too_long_code_refused_before_any_fit(tmp_path, methods, launcher):
     results = tmp_path / "results"
     done = run_zshbench(
         "run", "--method", methods, "--dataset", "digits", "--bits", "24,48,64,128",
-        "--results", str(results), cwd=REPO_ROOT, env=launch_env(),
+        "--results", str(results), *launcher, cwd=REPO_ROOT, env=launch_env(),
     )  # fmt: skip
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("zshbench: error:")]
@@ -46,6 +49,7 @@ def test_too_long_code_refused_before_any_fit(tmp_path, methods):
     assert f"{name} can give at most 64 bits here" in errors[0] and "not 128" in errors[0]
     assert "Use --bits 24,48,64 or an extractor with more dimensions" in errors[0]
     assert _records(results) == []  # lsh's 24 bits did not train either
+    assert not (results / ".jobs").exists()  # a launched sweep submits no job
 
 
 def test_feasible_lengths_and_unlimited_methods_are_not_refused(tmp_path):
