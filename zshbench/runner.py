@@ -286,9 +286,10 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     """``run`` for every method ``request.method`` names (a name, a comma list or a family).
 
     Every method's options are checked before the first one trains, so a sweep never stops
-    half-way over an option one of its methods does not take. ``--name`` needs one method. A
-    method that fails for a reason of its own (e.g. ITQ asked for more bits than the features
-    have dimensions) is reported in one line and the sweep goes on with the others; the command
+    half-way over an option one of its methods does not take, nor over a code length one of
+    them cannot give (:mod:`zshbench.code_lengths`). ``--name`` needs one method. A method that
+    fails for a reason only its fit finds (e.g. ITQ asked for more bits than a timm extractor's
+    dimensions) is reported in one line and the sweep goes on with the others; the command
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
