@@ -21,6 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "slurm" / "local_slurm.sh"
+# a randomly initialised ViT-Tiny on digits at 32 px: 192-d features, in seconds on a CPU
+TIMM_32 = 'extractor_options={"model_kwargs": {"img_size": 32}, "image_size": 32}'
 CLUSTER = Path(os.environ.get("ZSHBENCH_SLURM_DIR", "/var/tmp/zshbench-slurm"))
 
 
@@ -51,9 +53,11 @@ def test_a_two_cell_sweep_runs_through_sbatch_and_a_failed_cell_shows_as_failed(
     slurm_env, tmp_path
 ):
     results = tmp_path / "results"
-    # itq at 128 bits fails on digits' 64-d pixel features (its own one-line error)
+    # itq at 256 bits fails on a timm ViT-Tiny's 192-d features (its own one-line error, found
+    # only by fit: digits' 64 pixels would be refused before any job, test_code_lengths.py)
     run = zshbench(
-        slurm_env, "run", "-m", "itq", "-d", "digits", "-b", "16,128", "--device", "cpu",
+        slurm_env, "run", "-m", "itq", "-d", "digits", "-b", "16,256", "--device", "cpu",
+        "-o", "extractor=timm", "-o", TIMM_32, "--name", "itq-timm",
         "--results", str(results), "--launcher", "slurm", "--slurm-same-machine",
         "--slurm-time", "10", "--slurm-cpus-per-task", "1",
     )  # fmt: skip
@@ -61,18 +65,18 @@ def test_a_two_cell_sweep_runs_through_sbatch_and_a_failed_cell_shows_as_failed(
     assert run.returncode == 2, output
     assert "2 job(s) submitted" in output and "1 of 2 cell(s) failed" in output
     (failed,) = [line for line in output.splitlines() if line.startswith("failed:")]
-    assert "itq digits 128 bits seed 0" in failed and "features have only 64" in failed
+    assert "itq-timm digits 256 bits seed 0" in failed and "features have only 192" in failed
     log = Path(re.search(r"\(log: (.*)\)$", failed).group(1))
     # a SLURM array task's log: <array job id>_<task>_<rank>_log.err, under the results folder
     assert re.fullmatch(r"\d+_1_0_log\.err", log.name) and log.is_relative_to(results / ".jobs")
-    assert "features have only 64" in log.read_text()
-    (record,) = results.glob("digits/*/itq/bits16-seed0.json")
+    assert "features have only 192" in log.read_text()
+    (record,) = results.glob("digits/*/itq-timm/bits16-seed0.json")
     assert json.loads(record.read_text())["bits"] == 16
     status = zshbench(slurm_env, "status", "--results", str(results), "--json")
     shown = json.loads(status.stdout)
     assert shown["totals"]["done"] == 1 and shown["totals"]["failed"] == 1, status.stdout
     (row,) = [row for row in shown["cells"] if row["state"] == "failed"]
-    assert row["bits"] == 128 and row["log"] == str(log)
+    assert row["bits"] == 256 and row["log"] == str(log)
     # nothing left behind: a task that wrote its result may take a few seconds to leave the queue
     for _ in range(60):
         queue = subprocess.run(["squeue", "-h"], env=slurm_env, capture_output=True, text=True)

@@ -26,6 +26,8 @@ CASES = {
     "split": ["--method", "razh", "--dataset", "digits", "--split", "randm-0"],
     "bits": ["--method", "razh", "--dataset", "digits", "--bits", "24,,48"],
     "option": ["--method", "itq", "--dataset", "digits", "-o", "iteratons=3"],
+    "deep option": ["--method", "razh", "--dataset", "digits", "-o", "epochs=-1"],
+    "deep option name": ["--method", "razh-c", "--dataset", "digits", "-o", "epochz=3"],
 }
 
 SCRIPT = """
@@ -69,6 +71,8 @@ def outcomes(tmp_path_factory):
         ("split", ["unknown split 'randm-0'", "Did you mean 'random-0'?"]),
         ("bits", ["bad bit list '24,,48'"]),
         ("option", ["ITQ has no option iteratons", "Did you mean 'iterations'?"]),
+        ("deep option", ["RAZH option epochs must be a whole number ≥ 1", "not -1"]),
+        ("deep option name", ["RAZHNoClustering has no option epochz", "Did you mean 'epochs'?"]),
     ],
 )
 def test_one_line_before_torch(outcomes, case, words):
@@ -122,3 +126,16 @@ def test_info_describes_a_study_and_suggests_names(capsys):
         main(["info", "razh-tabel4"])
     assert stopped.value.code == 2
     assert "Did you mean 'razh-table4'" in capsys.readouterr().err
+
+
+def test_razh_checks_before_torch_exactly_the_options_its_classes_take():
+    """``MethodSpec.options`` is the very declaration the classes use, for every variant."""
+    import plugins.razh.method as razh_method
+    from plugins.razh import zshbench_register_methods
+    from zshbench.registry import resolve_target
+
+    for spec in zshbench_register_methods():
+        cls = resolve_target(spec.target)
+        assert cls.default_options == resolve_target(spec.options), spec.name
+        assert "epochs" in cls.default_options and "mask_ratio" in cls.default_options
+    assert razh_method.RAZH.default_options["mask_ratio"].maximum == 0.95  # Table V's range

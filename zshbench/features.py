@@ -41,6 +41,12 @@ class FeatureExtractor(abc.ABC):
     def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
         """(len(images), D) float32 features."""
 
+    def output_dim(self, image_shape: tuple[int, int, int] | None) -> int | None:
+        """D for images of ``image_shape`` (H, W, C), known without computing a feature, so a
+        code length the features cannot carry is refused before any training; None (the
+        default) when it cannot be told up front."""
+        return None
+
 
 def extractor_class(name: str) -> type[FeatureExtractor]:
     """The :class:`FeatureExtractor` subclass registered as ``name``."""
@@ -68,6 +74,9 @@ class FeatureHashingMethod(HashingMethod):
         "extractor_options": Option({}, help="the extractor's own options, as a JSON object"),
     }
 
+    # True where every bit needs a feature dimension of its own (PCA-based: ITQ, pca-rot).
+    codes_within_features: ClassVar[bool] = False
+
     extractor_: FeatureExtractor | None = None
     dataset_: str = ""
 
@@ -77,6 +86,21 @@ class FeatureHashingMethod(HashingMethod):
         given = self.options["extractor_options"]
         checked = check_options(f"extractor {name}", extractor_class(name).default_options, given)
         self.options["extractor_options"] = {key: checked[key] for key in given}
+
+    def max_bits(self, images: ImageView) -> int | None:
+        """min(D, training images) for a method whose every bit needs a feature dimension,
+        with D from the extractor (:meth:`FeatureExtractor.output_dim`); None otherwise."""
+        if not self.codes_within_features:
+            return None
+        options = dict(self.options["extractor_options"] or {})
+        dim = make_extractor(self.options["extractor"], **options).output_dim(images.fixed_shape)
+        return None if dim is None else min(dim, len(images))
+
+    def max_bits_hint(self) -> str:
+        return (
+            f"an extractor with more dimensions than {self.options['extractor']!r} (e.g. "
+            "-o extractor=timm), or LSH/SH, which allow more bits than dimensions"
+        )
 
     def fit_features(self, data: TrainData, context: RunContext) -> np.ndarray:
         """Build and fit the extractor; return the (n_train, D) float64 training features."""

@@ -250,6 +250,17 @@ class HashingMethod(abc.ABC):
     def encode(self, images: ImageView, context: RunContext) -> np.ndarray:
         """Return (len(images), bits) codes in {-1, +1} (any integer or float dtype)."""
 
+    def max_bits(self, images: ImageView) -> int | None:
+        """The longest code this method can learn from the training ``images``, told from
+        their count and shape without loading or computing anything, so the runner refuses a
+        longer code length before the first fit of a sweep (not after the shorter ones have
+        trained); None (the default): no limit known up front."""
+        return None
+
+    def max_bits_hint(self) -> str:
+        """What a user can do instead of a code length over :meth:`max_bits` (one phrase)."""
+        return "other options (zshbench info METHOD)"
+
     def config(self) -> dict[str, Any]:
         """What goes into the results record to describe this run's method."""
         return {"bits": self.bits, **self.options}

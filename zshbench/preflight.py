@@ -49,3 +49,17 @@ def check_request(request: Any) -> None:
     check_device_name(request.device)
     spec = resolve_dataset(request.dataset)
     check_split_name(request.split, spec)
+
+
+def check_declared_options(names: list[str], options: dict[str, Any], plugins: Any) -> None:
+    """``options`` against each method's declarations that its spec names in a light module
+    (``MethodSpec.options``): a deep method's bad ``-o`` value fails before torch loads."""
+    from .options import check_options
+    from .registry import resolve_target
+
+    for name in names:
+        spec = plugins.methods.get(name)
+        where = getattr(spec, "options", None)
+        if where:  # named as the class's own check names it: "RAZH option epochs ..."
+            owner = spec.target.rpartition(":")[2] if isinstance(spec.target, str) else name
+            check_options(owner, resolve_target(where), options)

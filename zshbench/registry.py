@@ -73,6 +73,9 @@ class MethodSpec:
     family: str = "other"  # e.g. "linear", "deep"
     citation: str = ""  # the paper the method implements: authors, title, venue, year
     zero_shot: bool = False  # designed for zero-shot hashing (uses seen/unseen transfer)
+    # "module:ATTR" of the method's option declarations in a module light to import (no
+    # torch): run checks -o values against them before it imports the method (preflight).
+    options: str | None = None
 
     def load(self) -> Any:
         return resolve_target(self.target)

@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from .errors import ZshbenchError
 from .markup_escape import latex_text, markdown_text
+from .paper_twins import paper_column, twin_order
 from .protocol_report import protocol_tables, select_protocol
 from .record import Record
 from .reference_figures import reference_rows, registered_figures
@@ -261,6 +262,8 @@ def render(
                 + (f" for data set(s) {', '.join(datasets)}" if datasets else ""),
                 "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
             )
+        if paper:  # the paper's figure beside each measured cell (zshbench.paper_twins)
+            summary["paper_percent"] = paper_column(summary, registered_figures())
         text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
         summary[text_columns] = summary[text_columns].map(printable)
         summary = in_percent(summary)
@@ -270,13 +273,11 @@ def render(
     out = []
     for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
         if fmt == "terminal":
-            cells = [row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows]
-            out.append(_export(rich_table(title, header, cells + paper_rows, len(rows))))
+            cells, twins = _twin_cells(rows, paper_rows, fmt)
+            out.append(_export(rich_table(title, header, cells, twins)))
             continue
         text = markdown_text if fmt == "markdown" else latex_text  # names are data: escaped
-        cells = [
-            [text(row[0]), row[1]] + [_cell(*c, fmt) if c else "" for c in row[2:]] for row in rows
-        ] + [[text(cell) for cell in row] for row in paper_rows]
+        cells = [[text(row[0]), *row[1:]] for row in _twin_cells(rows, paper_rows, fmt)[0]]
         header = [text(name) for name in header]
         if fmt == "markdown":
             out.append(
@@ -298,13 +299,25 @@ def terminal_tables(
     """The leaderboards as rich Tables, for printing in colour."""
     tables = []
     for title, header, rows, paper_rows in leaderboards(results_dir, paper, datasets, protocol):
-        cells = [row[:2] + [_cell(*c, "terminal") if c else "" for c in row[2:]] for row in rows]
-        tables.append(rich_table(title, header, cells + paper_rows, len(rows)))
+        tables.append(rich_table(title, header, *_twin_cells(rows, paper_rows, "terminal")))
     return tables
 
 
-def rich_table(title: str, header: list[str], cells: list[list[str]], measured: int):
-    """A rich Table; rows after the first ``measured`` are the paper's (dimmed).
+def _twin_cells(
+    rows: list[list], paper_rows: list[list[str]], fmt: str
+) -> tuple[list[list], list[bool]]:
+    """The table's cells with each paper row under its run's (:func:`twin_order`), and which
+    rows are the paper's."""
+    ordered = twin_order(rows, paper_rows)
+    cells = [
+        row if twin else row[:2] + [_cell(*c, fmt) if c else "" for c in row[2:]]
+        for row, twin in ordered
+    ]
+    return cells, [twin for _, twin in ordered]
+
+
+def rich_table(title: str, header: list[str], cells: list[list[str]], twins: list[bool]):
+    """A rich Table; the rows ``twins`` flags are the paper's (dimmed).
 
     Every string is shown as plain text (:func:`zshbench.safetext.plain`): names from records
     are never read as rich markup, and their control characters are shown escaped.
@@ -320,11 +333,10 @@ def rich_table(title: str, header: list[str], cells: list[list[str]], measured: 
     )
     for i, name in enumerate(header):
         table.add_column(plain(name), justify="left" if i == 0 else "right")
-    for i, row in enumerate(cells):
+    for row, twin in zip(cells, twins, strict=True):
         table.add_row(
             *[plain(cell) if isinstance(cell, str) else cell for cell in row],
-            end_section=(i == measured - 1 and len(cells) > measured),
-            style="dim" if i >= measured else None,
+            style="dim" if twin else None,
         )
     return table
 

@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .code_lengths import check_code_lengths
 from .datasets import load_dataset, resolve_dataset
 from .distributed import (
     WorldInfo,
@@ -285,17 +286,19 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     """``run`` for every method ``request.method`` names (a name, a comma list or a family).
 
     Every method's options are checked before the first one trains, so a sweep never stops
-    half-way over an option one of its methods does not take. ``--name`` needs one method. A
-    method that fails for a reason of its own (e.g. ITQ asked for more bits than the features
-    have dimensions) is reported in one line and the sweep goes on with the others; the command
+    half-way over an option one of its methods does not take, nor over a code length one of
+    them cannot give (:mod:`zshbench.code_lengths`). ``--name`` needs one method. A method that
+    fails for a reason only its fit finds (e.g. ITQ asked for more bits than a timm extractor's
+    dimensions) is reported in one line and the sweep goes on with the others; the command
     then fails naming every method that did. A missing or malformed data set stops at once: it
     would fail every method alike.
     """
-    from .preflight import check_request
+    from .preflight import check_declared_options, check_request
 
     plugins = load_plugins()
     names = expand_methods(request.method, plugins)
     check_request(request)  # data set, device, split: before torch is imported
+    check_declared_options(names, request.options, plugins)  # a deep method's, too
     if len(names) == 1:
         return run(replace(request, method=names[0]), progress)
     if request.run_name:
@@ -306,18 +309,33 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     for name in names:
         plugins.methods.load(name, HashingMethod)(request.bits[0], **request.options)
     check_writable(Path(request.results_dir))  # fails every method alike: stop before the first
+    train = prepare_split(request, Progress(), write_manifest=False)[0].train_data(request.topk)
+    for name in names:  # a code length one method cannot give: refused before any trains
+        cls = plugins.methods.load(name, HashingMethod)
+        check_code_lengths(name, cls, request.bits, request.options, train.images)
     paths: list[Path] = []
     failed: list[tuple[str, ZshbenchError]] = []
-    for name in names:
-        try:
-            paths += run(replace(request, method=name), progress)
-        except DatasetError:
-            raise
-        except ZshbenchError as error:
-            failed.append((name, error))
-            (progress or Progress()).log(
-                f"error: {name}: {error.one_line()} Going on with the other methods."
-            )
+    progress = progress or Progress()
+    cells = len(request.bits) * len(request.seeds)
+    # The sweep's bar counts every record of every method, so its ETA covers the whole sweep.
+    with progress.task(f"{len(names)} methods: records", total=len(names) * cells) as advance:
+        counted = 0
+
+        def one_record() -> None:
+            nonlocal counted
+            counted += 1
+            advance(1)
+
+        for done, name in enumerate(names, start=1):
+            try:
+                paths += run(replace(request, method=name), progress, on_record=one_record)
+            except DatasetError:
+                raise
+            except ZshbenchError as error:
+                failed.append((name, error))
+                progress.log(f"error: {name}: {error.one_line()} Going on with the other methods.")
+            advance(done * cells - counted)  # records found done already, or a failed method's
+            counted = done * cells
     if failed:
         listed = "; ".join(f"{name} ({error.message.rstrip('.')})" for name, error in failed)
         raise ZshbenchError(
@@ -328,8 +346,13 @@ def run_methods(request: RunRequest, progress: Progress | None = None) -> list[P
     return paths
 
 
-def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
+def run(
+    request: RunRequest,
+    progress: Progress | None = None,
+    on_record: Callable[[], None] | None = None,
+) -> list[Path]:
     """Run every (bits, seed) of ``request``; returns the record paths (existing ones too).
+    ``on_record`` is called after each record this call writes (a sweep's outer bar).
 
     Under torchrun (WORLD_SIZE > 1) this joins the process group, runs in step with the other
     ranks and returns the same paths on every rank; only rank 0 writes them and logs.
@@ -366,7 +389,7 @@ def run(request: RunRequest, progress: Progress | None = None) -> list[Path]:
             )
         return _run_all(
             request, progress, plugins, method_spec, method_cls,
-            rank_device(device, world), world,
+            rank_device(device, world), world, on_record,
         )  # fmt: skip
     finally:
         RecordLock.release_all()  # a failed or interrupted record's lock, too
@@ -459,6 +482,7 @@ def _run_all(
     method_cls: type[HashingMethod],
     device: str,
     world: WorldInfo,
+    on_record: Callable[[], None] | None = None,
 ) -> list[Path]:
     """The (bits, seed) loop of :func:`run`, on one rank."""
     uses_encoder = method_cls.uses_text_encoder
@@ -474,6 +498,8 @@ def _run_all(
         run_name=request.run_name or default_run_name(request.method, request.options),
         encoder=(request.encoder or DEFAULT_ENCODER) if uses_encoder else request.encoder,
     )
+    train = setup.views.train_data(request.topk).images
+    check_code_lengths(request.method, method_cls, request.bits, request.options, train)
     written: list[Path] = []
     jobs = _jobs(setup)
     # The outer bar counts every record of the sweep, so its ETA covers the whole of it.
@@ -484,6 +510,8 @@ def _run_all(
             _run_one(setup, bits, seed, path)
             written.append(path)
             advance(1)
+            if on_record is not None:
+                on_record()
     return written
 
 

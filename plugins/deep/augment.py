@@ -22,7 +22,8 @@ import torch
 
 from zshbench.errors import ZshbenchError
 
-AUGMENTATIONS = ("none", "crop", "crop+flip", "rrc+flip", "flip")
+from .choices import AUGMENTATIONS
+
 RRC_SCALE = (0.2, 1.0)
 
 

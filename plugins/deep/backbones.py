@@ -29,13 +29,14 @@ from torch import nn
 
 from zshbench.errors import ZshbenchError
 
+from .choices import STEMS
+
 # Keys of an MAE pre-training checkpoint that are not part of the encoder.
 MAE_DECODER_PREFIXES = ("decoder_", "decoder.", "mask_token")
 
 # timm pretrained tags trained without class labels (self-supervised).
 SELF_SUPERVISED_TAGS = ("mae", "dino", "dinov2", "ibot")
 
-STEMS = ("patch", "conv")
 CONV_STEM_WIDTHS = (32, 64, 64)
 
 

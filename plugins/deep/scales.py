@@ -20,8 +20,7 @@ from typing import Any
 
 from zshbench.options import Option
 
-from .backbones import STEMS
-from .images import AUGMENTATIONS
+from .choices import AUGMENTATIONS, STEMS
 
 SCALES = ("cpu", "paper")
 SELECTIONS = ("retrain", "checkpoint", "none")

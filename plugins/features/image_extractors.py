@@ -70,6 +70,16 @@ class PixelExtractor(FeatureExtractor):
         "grayscale": Option(False, help="convert RGB to one luma channel"),
     }
 
+    def output_dim(self, image_shape: tuple[int, int, int] | None) -> int | None:
+        """H·W·C after the resize, the grayscale conversion and the alpha channel's drop; None
+        for images of differing shapes unless resized to grayscale (their channels unknown)."""
+        size, gray = self.options["size"], self.options["grayscale"]
+        if image_shape is None:
+            return size * size if size is not None and gray else None
+        channels = image_shape[-1] - 1 if image_shape[-1] in (2, 4) else image_shape[-1]
+        height, width = (size, size) if size is not None else image_shape[:2]
+        return int(height) * int(width) * (1 if gray else int(channels))
+
     def transform(self, images: ImageView, context: RunContext) -> np.ndarray:
         size = self.options["size"]
         if size is None and images.fixed_shape is not None and len(images):

@@ -90,6 +90,7 @@ class ITQ(FeatureHashingMethod):
     ``iterations``: alternations of the B and R steps (paper: 50).
     """
 
+    codes_within_features: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {
         **FeatureHashingMethod.default_options,
         "iterations": Option(50, minimum=0, help="alternations of the B and R steps (paper: 50)"),

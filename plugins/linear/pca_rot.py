@@ -50,6 +50,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
 class PCARotation(FeatureHashingMethod):
     """PCA to the code length, a seeded random orthogonal rotation, then sign."""
 
+    codes_within_features: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = dict(FeatureHashingMethod.default_options)
 
     def fit(self, data: TrainData, context: RunContext) -> None:

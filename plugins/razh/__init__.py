@@ -43,6 +43,7 @@ def zshbench_register_methods() -> list[MethodSpec]:
             family="deep",
             citation=CITATION,
             zero_shot=True,
+            options="plugins.razh.options:RAZH_OPTIONS",
         )
         for name, target, summary in _VARIANTS
     ]

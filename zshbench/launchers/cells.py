@@ -71,14 +71,21 @@ def sweep_cells(request: RunRequest, progress: Any = None) -> list[Cell]:
     """Every cell ``request`` names (data sets × methods × bits × seeds), in order. A launched
     sweep may name several data sets (``--dataset cub,awa2``); each is loaded once for its split
     id (and its split manifest written, as an in-process run does)."""
+    from ..code_lengths import check_code_lengths
+    from ..method import HashingMethod
     from ..plugin_manager import load_plugins
 
-    names = expand_methods(request.method, load_plugins())
+    plugins = load_plugins()
+    names = expand_methods(request.method, plugins)
     sources = [part.strip() for part in str(request.dataset).split(",") if part.strip()]
     cells = []
     for source in sources:
         views, _ = prepare_split(replace(request, dataset=source), progress or NullProgress())
         split = views.split
+        train = views.train_data(request.topk).images
+        for method in names:  # a code length one method cannot give: refused before any job
+            method_cls = plugins.methods.load(method, HashingMethod)
+            check_code_lengths(method, method_cls, request.bits, request.options, train)
         for method in names:
             run_name = request.run_name or default_run_name(method, request.options)
             for bits in request.bits:
