@@ -221,3 +221,32 @@ def test_pretrained_features_are_reused_only_for_the_same_pixels(cnn_file, monke
         ImageView(ArrayImageSource(other), np.arange(3)), RunContext()
     )
     assert calls == [3, 3]  # the second call was served, the changed pixel was not
+
+
+def test_timm_extractor_rebuilds_a_conv_stem_vit_from_zshbench_pretrain(tmp_path):
+    """A `zshbench pretrain` file (conv stem, 32 px) feeds the linear methods: the extractor
+    rebuilds the same network, so its output equals the saved encoder's on the same input."""
+    from plugins.features.conv_stem import ConvStem
+
+    options = {k: o.default for k, o in scales.ENGINE_OPTIONS.items()}
+    torch.manual_seed(3)
+    encoder, _, _ = build_backbone(scales.resolve(options, {}, "cub-mini64", 64))
+    grid = encoder.patch_embed.grid_size[0]
+    side = grid * encoder.patch_embed.patch_size[0]
+    cfg = {"architecture": "vit_tiny_patch16_224", "input_size": [3, side, side],
+           "mean": MEAN, "std": STD, "supervision": "self-supervised",
+           "model_args": {"patch_size": encoder.patch_embed.patch_size[0],
+                          "embed_dim": encoder.embed_dim, "depth": len(encoder.blocks),
+                          "num_heads": encoder.blocks[0].attn.num_heads},
+           "zshbench_stem": "conv"}  # fmt: skip
+    path = _save(encoder, tmp_path / "vit-cpu-mae.safetensors", cfg)
+    extractor = TimmExtractor(model="vit_tiny_patch16_224", weights=str(path))
+    model = extractor.build(RunContext())
+    assert isinstance(model.patch_embed, ConvStem)
+    encoder.eval()
+    x = torch.randn(2, 3, side, side)
+    with torch.no_grad():
+        expected = encoder.forward_head(encoder.forward_features(x), pre_logits=True)
+        got = model.forward_head(model.forward_features(x), pre_logits=True)
+    torch.testing.assert_close(got, expected)
+    assert tuple(extractor.options["model_kwargs"]) == ()  # nothing the user had to give

@@ -194,6 +194,10 @@ class TimmExtractor(FeatureExtractor):
         weights = self.options["weights"]
         file_cfg = read_pretrained_cfg(weights) if weights else None
         kwargs = {**(file_cfg or {}).get("model_args", {}), **(self.options["model_kwargs"] or {})}
+        if (file_cfg or {}).get("zshbench_stem") == "conv":  # a `zshbench pretrain` ViT
+            from .conv_stem import conv_stem_model_args
+
+            kwargs = {**conv_stem_model_args(file_cfg), **(self.options["model_kwargs"] or {})}
         from_cache = bool(self.options["pretrained_from_cache"])
         pretrained = bool(self.options["pretrained"])
         sources = [k for k in ("weights", "pretrained", "pretrained_from_cache") if self.options[k]]
