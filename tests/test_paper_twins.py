@@ -45,7 +45,7 @@ def test_markdown_puts_each_paper_row_right_under_its_run(tmp_path):
     _cub(tmp_path)
     rows = _markdown_names_and_cells(render(tmp_path, "markdown", paper=True))
     names = [row[0] for row in rows]
-    assert names[:5] == ["razh", "RAZH (paper)", "razh@1234abcd", "itq", "ITQ (paper)"]
+    assert names[:5] == ["razh", "RAZH (paper)", "razh\\[losses=cls+h\\]", "itq", "ITQ (paper)"]
     assert rows[1][1:] == ["", "13.13", "16.07"]
     assert rows[4][1:] == ["", "5.33", "7.65"]
     assert rows[0][1:] == ["1", "**10.00**", "**10.00**"]
@@ -72,11 +72,11 @@ def test_terminal_and_latex_twins(tmp_path):
 def test_csv_gets_the_paper_figure_as_a_column(tmp_path):
     _cub(tmp_path)
     table = list(csv.DictReader(io.StringIO(render(tmp_path, "csv", paper=True))))
-    paper = {(row["method"], row["bits"]): row["paper_percent"] for row in table}
+    paper = {(row["method"], row["bits"]): row["paper_pct"] for row in table}
     assert paper[("razh", "24")] == "13.13" and paper[("itq", "48")] == "7.65"
-    assert paper[("razh@1234abcd", "24")] == ""  # another configuration: no twin
+    assert paper[("razh[losses=cls+h]", "24")] == ""  # another configuration: no twin
     plain = list(csv.DictReader(io.StringIO(render(tmp_path, "csv"))))
-    assert "paper_percent" not in plain[0]
+    assert "paper_pct" not in plain[0]
 
 
 def test_a_data_set_the_paper_lacks_says_so_in_one_line(tmp_path):

@@ -48,7 +48,7 @@ def paper_values(
 
 
 def paper_column(summary: Any, registered: list[tuple[Any, list[Any]]]) -> list[float | None]:
-    """The CSV's ``paper_percent``: per summary row, the paper's figure for its method (by exact
+    """The CSV's ``paper_pct``: per summary row, the paper's figure for its method (by exact
     name, as :func:`twin_order`), data set, metric and code length, or None (an empty field)."""
     cache: dict[tuple[str, str], dict[tuple[str, int], float]] = {}
     column: list[float | None] = []

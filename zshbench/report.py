@@ -263,7 +263,7 @@ def render(
                 "Run e.g. 'zshbench run --method itq --dataset digits --bits 16,32,64' first.",
             )
         if paper:  # the paper's figure beside each measured cell (zshbench.paper_twins)
-            summary["paper_percent"] = paper_column(summary, registered_figures())
+            summary["paper_pct"] = paper_column(summary, registered_figures())
         text_columns = ["dataset", "split", "ties", "metric", "method"]  # data: shown escaped
         summary[text_columns] = summary[text_columns].map(printable)
         summary = in_percent(summary)

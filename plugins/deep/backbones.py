@@ -39,7 +39,6 @@ MAE_DECODER_PREFIXES = ("decoder_", "decoder.", "mask_token")
 SELF_SUPERVISED_TAGS = ("mae", "dino", "dinov2", "ibot")
 
 
-
 def weights_supervision(settings: dict[str, Any]) -> str:
     """What the backbone's initial weights saw: "none" (random), "self-supervised",
     "class-supervised" (a timm tag trained on class labels), or, for a local file, what its
