@@ -65,3 +65,23 @@ def test_feasible_lengths_and_unlimited_methods_are_not_refused(tmp_path):
         "--results", str(results), cwd=REPO_ROOT, env=launch_env(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("method_name", ["itq", "pca-rot"])
+def test_a_timm_extractor_too_narrow_is_told_to_pick_a_wider_model(method_name, monkeypatch):
+    """Only fit knows a timm model's width; its hint must not suggest the extractor in use."""
+    import numpy as np
+
+    from plugins.linear.itq import ITQ
+    from plugins.linear.pca_rot import PCARotation
+    from zshbench.errors import ZshbenchError
+    from zshbench.method import RunContext
+
+    cls = {"itq": ITQ, "pca-rot": PCARotation}[method_name]
+    method = cls(16, extractor="timm")
+    monkeypatch.setattr(method, "fit_features", lambda data, context: np.ones((40, 8)))
+    with pytest.raises(ZshbenchError) as error:
+        method.fit(None, RunContext(seed=0))
+    text = f"{error.value.message} {error.value.hint}"
+    assert "only 8" in text and "at most 8 bits" in text
+    assert "extractor=timm" not in text and "wider features" in text

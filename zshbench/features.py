@@ -58,6 +58,13 @@ def make_extractor(name: str, **options: Any) -> FeatureExtractor:
     return extractor_class(name)(**options)
 
 
+def wider_extractor_hint(extractor: str) -> str:
+    """What to try for more feature dimensions, given the extractor a run already uses."""
+    if extractor == "timm":
+        return "a timm model with wider features (extractor_options model=...)"
+    return "an extractor with more dimensions (e.g. extractor=timm)"
+
+
 class FeatureHashingMethod(HashingMethod):
     """Base of hashing methods that hash an extractor's features (LSH, SH, ITQ, ...).
 

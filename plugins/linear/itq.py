@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zshbench.errors import ZshbenchError
-from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes
+from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes, wider_extractor_hint
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext, TrainData
 from zshbench.options import Option
@@ -104,8 +104,9 @@ class ITQ(FeatureHashingMethod):
                 f"ITQ rotates {self.bits} principal directions, but the features have only "
                 f"{min(n, d)} ({n} training images × {d} dimensions from extractor "
                 f"{self.options['extractor']!r})",
-                f"Use at most {min(n, d)} bits, an extractor with more dimensions (e.g. "
-                "extractor=timm), or LSH/SH, which allow more bits than dimensions.",
+                f"Use at most {min(n, d)} bits, "
+                f"{wider_extractor_hint(self.options['extractor'])}, "
+                "or LSH/SH, which allow more bits than dimensions.",
             )
         self.mean_, self.projection_ = fit_pca(features, self.bits)
         v = (features - self.mean_) @ self.projection_

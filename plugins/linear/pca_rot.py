@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from zshbench.errors import ZshbenchError
-from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes
+from zshbench.features import FeatureHashingMethod, fit_pca, sign_codes, wider_extractor_hint
 from zshbench.hookspecs import hookimpl
 from zshbench.method import ImageView, RunContext, TrainData
 from zshbench.registry import MethodSpec
@@ -61,8 +61,8 @@ class PCARotation(FeatureHashingMethod):
                 f"pca-rot projects onto {self.bits} principal directions, but the features have "
                 f"only {min(n, d)} ({n} training images × {d} dimensions from extractor "
                 f"{self.options['extractor']!r})",
-                f"Use at most {min(n, d)} bits, or an extractor with more dimensions (e.g. "
-                "extractor=timm).",
+                f"Use at most {min(n, d)} bits, or "
+                f"{wider_extractor_hint(self.options['extractor'])}.",
             )
         self.mean_, self.projection_ = fit_pca(features, self.bits)
         self.rotation_ = random_rotation(self.bits, np.random.default_rng(context.seed))
