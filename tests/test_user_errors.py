@@ -28,6 +28,10 @@ CASES = {
     "option": ["--method", "itq", "--dataset", "digits", "-o", "iteratons=3"],
     "deep option": ["--method", "razh", "--dataset", "digits", "-o", "epochs=-1"],
     "deep option name": ["--method", "razh-c", "--dataset", "digits", "-o", "epochz=3"],
+    "baseline option": ["--method", "csq", "--dataset", "digits", "-o", "lam=-1"],
+    "baseline option name": ["--method", "hashnet", "--dataset", "digits", "-o", "beta_gama=1"],
+    "baseline choice": ["--method", "drmh", "--dataset", "digits", "-o", "detector=yolo"],
+    "pixel option": ["--method", "pixel", "--dataset", "digits", "-o", "s=0"],
 }
 
 SCRIPT = """
@@ -73,6 +77,10 @@ def outcomes(tmp_path_factory):
         ("option", ["ITQ has no option iteratons", "Did you mean 'iterations'?"]),
         ("deep option", ["RAZH option epochs must be a whole number ≥ 1", "not -1"]),
         ("deep option name", ["RAZHNoClustering has no option epochz", "Did you mean 'epochs'?"]),
+        ("baseline option", ["CSQ option lam", "not -1"]),
+        ("baseline option name", ["HashNet has no option beta_gama", "'beta_gamma'"]),
+        ("baseline choice", ["DRMH option detector", "yolo", "fasterrcnn_resnet50_fpn"]),
+        ("pixel option", ["PIXEL option s", "not 0"]),
     ],
 )
 def test_one_line_before_torch(outcomes, case, words):
@@ -139,3 +147,20 @@ def test_razh_checks_before_torch_exactly_the_options_its_classes_take():
         assert cls.default_options == resolve_target(spec.options), spec.name
         assert "epochs" in cls.default_options and "mask_ratio" in cls.default_options
     assert razh_method.RAZH.default_options["mask_ratio"].maximum == 0.95  # Table V's range
+
+
+def test_every_deep_method_checks_before_torch_exactly_the_options_its_class_takes():
+    """Each deep method (RAZH's family, the 11 baselines, PIXEL) names a torch-free declaration
+    that is its class's own, so ``run`` refuses a bad ``-o`` before torch loads."""
+    from zshbench.plugin_manager import load_plugins
+    from zshbench.registry import resolve_target
+
+    plugins = load_plugins()
+    deep = [plugins.methods.get(name) for name in plugins.methods.names()]
+    deep = [spec for spec in deep if spec.family == "deep"]
+    assert len(deep) >= 18
+    for spec in deep:
+        assert spec.options, f"{spec.name} declares no torch-free options"
+        declared = resolve_target(spec.options)
+        assert spec.load().default_options == declared, spec.name
+        assert "epochs" in declared and "backbone" in declared and "weights" in declared

@@ -48,10 +48,10 @@ from torch import nn
 from plugins.deep.engine import Batch, Objective, Session
 from plugins.deep.network import HashingNetwork
 from zshbench.method import TrainData
-from zshbench.options import Option
 
-from .common import BALANCE, DeepHashBaseline
+from .common import DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
+from .options import ADSH_OPTIONS
 
 
 def adsh_loss(
@@ -186,13 +186,7 @@ class ADSH(DeepHashBaseline):
     """
 
     method_name: ClassVar[str] = "adsh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "num_samples": Option(2000, minimum=1, help="m, images of Ω per outer iteration"),
-        "gamma": Option(200.0, minimum=0.0, help="γ, weight of Σ‖v_i − ũ_i‖²"),
-        "inner_epochs": Option(3, minimum=1, help="epochs on Ω per outer iteration"),
-        "balance": BALANCE,
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(ADSH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -51,10 +51,10 @@ from torch.func import functional_call
 from plugins.deep.engine import Batch, Objective
 from plugins.deep.network import HashingNetwork
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import DeepHashBaseline
 from .label_similarity import cosine_label_similarity, label_rows
+from .options import AMVH_OPTIONS
 
 
 def multilabel_pair_loss(h: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -196,14 +196,7 @@ class AMVH(DeepHashBaseline):
     """
 
     method_name: ClassVar[str] = "amvh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "latent_dim": Option(32, minimum=1, help="width of the latent z"),
-        "hidden": Option(128, minimum=1, help="width of the generator and discriminator"),
-        "quant_weight": Option(0.1, minimum=0.0, help="weight of the quantisation loss"),
-        "vae_weight": Option(1.0, minimum=0.0, help="weight of the variational loss"),
-        "adv_weight": Option(0.1, minimum=0.0, help="weight of the adversarial loss"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(AMVH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

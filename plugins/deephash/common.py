@@ -25,12 +25,10 @@ from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
 from zshbench.method import RunContext, TrainData
-from zshbench.options import Option
 
 OUTPUTS = ("tanh", "linear")
 
 # The pair labels of ADSH and DDSH, an option both declare alike.
-BALANCE = Option(True, help="S = +1 / −r as the authors' code (false: the paper's ±1)")
 
 
 def same_class(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:

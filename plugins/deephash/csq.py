@@ -45,9 +45,9 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective
 from zshbench.method import RunContext, TrainData
-from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast
+from .options import CSQ_OPTIONS
 
 BERNOULLI_DRAWS = 100
 
@@ -141,10 +141,7 @@ class CSQ(DeepHashBaseline):
 
     method_name: ClassVar[str] = "csq"
     output: ClassVar[str] = "tanh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "lam": Option(0.05, minimum=0.0, help="weight λ of the quantisation loss"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(CSQ_OPTIONS)
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
         centres, kind = hash_centres(data.num_classes, self.bits, context.seed)

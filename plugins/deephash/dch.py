@@ -37,9 +37,9 @@ from torch import nn
 from plugins.deep.engine import Batch, Objective
 from plugins.deep.pairs import pair_weights
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast, same_class
+from .options import DCH_OPTIONS
 
 DISTANCE_FLOOR = 1e-4  # of K/2
 
@@ -106,11 +106,7 @@ class DCH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dch"
     output: ClassVar[str] = "tanh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "gamma": Option(20.0, exclusive_minimum=0.0, help="Cauchy scale γ"),
-        "lam": Option(0.1, minimum=0.0, help="weight λ of the Cauchy quantisation loss"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DCH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -48,10 +48,10 @@ from torch import nn
 from plugins.deep.engine import Batch, Objective, Session
 from plugins.deep.network import HashingNetwork
 from zshbench.method import TrainData
-from zshbench.options import Option
 
-from .common import BALANCE, DeepHashBaseline
+from .common import DeepHashBaseline
 from .label_similarity import balanced_similarity, label_rows, shares_a_label
+from .options import DDSH_OPTIONS
 
 
 def ddsh_feature_loss(
@@ -210,12 +210,7 @@ class DDSH(DeepHashBaseline):
     """
 
     method_name: ClassVar[str] = "ddsh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "sample_columns": Option(100, minimum=1, help="|Ω|, columns of S sampled per round"),
-        "rounds_per_sample": Option(3, minimum=1, help="discrete step + pass over Γ per Ω"),
-        "balance": BALANCE,
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DDSH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

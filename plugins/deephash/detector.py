@@ -34,20 +34,7 @@ from torch import nn
 
 from zshbench.errors import ZshbenchError
 
-BUILDERS = (
-    "fasterrcnn_resnet50_fpn",
-    "fasterrcnn_resnet50_fpn_v2",
-    "fasterrcnn_mobilenet_v3_large_fpn",
-    "fasterrcnn_mobilenet_v3_large_320_fpn",
-)
-COMPOSED = "fasterrcnn"
-COMPOSED_BACKBONES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-)
+from .options import COMPOSED_DETECTOR, DETECTOR_BUILDERS
 
 
 def hub_weights_path(builder: str) -> Path:
@@ -61,16 +48,17 @@ def hub_weights_path(builder: str) -> Path:
 def detector_weights_file(builder: str, weights: str | None) -> Path:
     """The local file with the detector's weights, or a one-line error saying how to give one."""
     if weights is None:
-        where = hub_weights_path(builder) if builder in BUILDERS else None
+        where = hub_weights_path(builder) if builder in DETECTOR_BUILDERS else None
         raise ZshbenchError(
             "drmh needs object-detector weights and never downloads them",
             "Give --option detector_weights=PATH (a torchvision detection state dict)"
             + (f" or detector_weights=hub with {where} in place." if where else "."),
         )
     if weights == "hub":
-        if builder not in BUILDERS:
+        if builder not in DETECTOR_BUILDERS:
             raise ZshbenchError(
-                f"drmh: detector_weights=hub is for torchvision's builders ({', '.join(BUILDERS)})"
+                "drmh: detector_weights=hub is for torchvision's builders "
+                f"({', '.join(DETECTOR_BUILDERS)})"
             )
         path = hub_weights_path(builder)
         if not path.is_file():
@@ -126,7 +114,7 @@ def load_detector(builder: str, backbone: str | None, path: Path) -> nn.Module:
         raise ZshbenchError(
             f"drmh: {path} is not a Faster R-CNN state dict (no roi_heads box predictor)"
         ) from None
-    if builder == COMPOSED:
+    if builder == COMPOSED_DETECTOR:
         model = compose_faster_rcnn(str(backbone), num_classes, representation)
     else:
         model = getattr(torchvision.models.detection, builder)(
@@ -138,7 +126,7 @@ def load_detector(builder: str, backbone: str | None, path: Path) -> nn.Module:
         first = str(error).strip().splitlines()[0]
         raise ZshbenchError(
             f"drmh: {path} does not fit detector {builder}"
-            + (f" with backbone {backbone}" if builder == COMPOSED else "")
+            + (f" with backbone {backbone}" if builder == COMPOSED_DETECTOR else "")
             + f" ({first})"
         ) from None
     model.eval()
@@ -239,6 +227,6 @@ def detector_record(builder: str, backbone: str | None, path: Path, settings: di
         "size": int(settings["detector_size"]),
         "proposals": int(settings["proposals"]),
     }
-    if builder == COMPOSED:
+    if builder == COMPOSED_DETECTOR:
         entry["backbone"] = backbone
     return entry

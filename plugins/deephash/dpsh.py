@@ -49,7 +49,6 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import (
     CodeMemory,
@@ -58,6 +57,7 @@ from .common import (
     no_autocast,
     same_class,
 )
+from .options import DPSH_OPTIONS
 
 
 def pairwise_likelihood_loss(
@@ -74,17 +74,6 @@ def quantisation_loss(u: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """Σ_i ‖b_i − u_i‖² over the batch (b detached: the codes are targets, not functions of θ)."""
     with no_autocast(u.device):
         return (codes.detach().float() - u.float()).pow(2).sum()
-
-
-def quantisation_options(eta: float) -> dict[str, Option]:
-    """The options of the quantisation term DPSH and DSDH share: its weight η (default ``eta``)
-    and the training-set size η was set for (see :func:`pair_normalisers`)."""
-    return {
-        "eta": Option(eta, minimum=0.0, help="quantisation weight η"),
-        "reference_images": Option(
-            5000, minimum=0, help="training-set size η was set for (0: the training set's)"
-        ),
-    }
 
 
 def pair_normalisers(num_images: int, batch: int, reference_images: int) -> tuple[float, float]:
@@ -148,10 +137,7 @@ class DPSH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dpsh"
     output: ClassVar[str] = "linear"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        **quantisation_options(10.0),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DPSH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

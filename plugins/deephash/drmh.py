@@ -52,12 +52,8 @@ from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from zshbench.errors import ZshbenchError
 from zshbench.method import ImageView, RunContext, TrainData
-from zshbench.options import Option
 
 from .detector import (
-    BUILDERS,
-    COMPOSED,
-    COMPOSED_BACKBONES,
     RegionExtractor,
     detector_record,
     detector_weights_file,
@@ -65,6 +61,7 @@ from .detector import (
     load_detector,
 )
 from .label_similarity import cosine_label_similarity, label_rows
+from .options import COMPOSED_DETECTOR, COMPOSED_DETECTOR_BACKBONES, DRMH_OPTIONS
 from .region_cache import cached_regions
 
 # training images per detector batch: at 800 px a ResNet-50 FPN's maps of 32 images take a few
@@ -264,22 +261,7 @@ class DRMH(DeepHashingMethod):
     """
 
     method_name: ClassVar[str] = "drmh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "detector": Option(
-            "fasterrcnn_resnet50_fpn", choices=(*BUILDERS, COMPOSED), help="Faster R-CNN builder"
-        ),
-        "detector_backbone": Option(
-            None, kind="string", choices=COMPOSED_BACKBONES, help="backbone of detector=fasterrcnn"
-        ),
-        "detector_weights": Option(None, kind="string", help="PATH or hub (required)"),
-        "regions": Option(None, kind="integer", minimum=1, help="whole image + detections"),
-        "detector_size": Option(None, kind="integer", minimum=1, help="detector's input side"),
-        "proposals": Option(None, kind="integer", minimum=1, help="RPN proposals kept"),
-        "cls_weight": Option(1.0, minimum=0.0, help="α, weight of the classification loss"),
-        "hash_weight": Option(0.01, minimum=0.0, help="β₁, weight of the hashing loss"),
-        "quant_weight": Option(1e-4, minimum=0.0, help="β, weight of the quantisation loss"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DRMH_OPTIONS)
     scale_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         # threads: torch's default; the ResNet-50 detector's convolutions use every core
         "cpu": {"regions": 10, "detector_size": 64, "proposals": 100, "threads": None},
@@ -289,10 +271,10 @@ class DRMH(DeepHashingMethod):
     def check_options(self) -> None:
         super().check_options()
         o = self.options
-        if o["detector"] == COMPOSED and o["detector_backbone"] is None:
+        if o["detector"] == COMPOSED_DETECTOR and o["detector_backbone"] is None:
             raise ZshbenchError(
                 f"drmh: detector=fasterrcnn needs detector_backbone, one of "
-                f"{', '.join(COMPOSED_BACKBONES)}"
+                f"{', '.join(COMPOSED_DETECTOR_BACKBONES)}"
             )
         self.detector_file_ = detector_weights_file(o["detector"], o["detector_weights"])
 

@@ -49,7 +49,6 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective, Session
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import (
     CodeMemory,
@@ -58,10 +57,8 @@ from .common import (
     no_autocast,
     same_class,
 )
-from .dpsh import (
-    dpsh_loss,
-    quantisation_options,
-)
+from .dpsh import dpsh_loss
+from .options import DSDH_OPTIONS
 
 
 def classifier_step(codes: torch.Tensor, targets: torch.Tensor, mu: float, nu: float):
@@ -180,15 +177,7 @@ class DSDH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dsdh"
     output: ClassVar[str] = "linear"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "mu": Option(
-            1.0, exclusive_minimum=0.0, help="weight μ of the codes' classification (divides)"
-        ),
-        "nu": Option(0.1, minimum=0.0, help="weight ν of ‖W‖²"),
-        "dcc_iterations": Option(10, minimum=1, help="W- and B-step rounds per epoch"),
-        **quantisation_options(55.0),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DSDH_OPTIONS)
 
     def build_objective(
         self, network: nn.Module, settings: dict[str, Any], data: TrainData, num_images: int

@@ -30,9 +30,9 @@ from torch import nn
 
 from plugins.deep.engine import Batch, Objective
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast, same_class
+from .options import DSH_OPTIONS
 
 
 def dsh_loss(
@@ -83,11 +83,7 @@ class DSH(DeepHashBaseline):
 
     method_name: ClassVar[str] = "dsh"
     output: ClassVar[str] = "linear"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "margin": Option(None, kind="number", minimum=0.0, help="m (null: 2 × bits)"),
-        "alpha": Option(0.01, minimum=0.0, help="weight of the L1 pull towards ±1"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(DSH_OPTIONS)
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = super().resolve_settings(data)

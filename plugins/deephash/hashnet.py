@@ -39,9 +39,9 @@ from torch import nn
 from plugins.deep.engine import Batch, Objective, Session
 from plugins.deep.pairs import pair_weights
 from zshbench.method import TrainData
-from zshbench.options import Option
 
 from .common import DeepHashBaseline, no_autocast, same_class
+from .options import HASHNET_OPTIONS
 
 
 def continuation_beta(
@@ -101,17 +101,7 @@ class HashNet(DeepHashBaseline):
 
     method_name: ClassVar[str] = "hashnet"
     output: ClassVar[str] = "tanh"
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashBaseline.default_options,
-        "alpha": Option(
-            None, kind="number", exclusive_minimum=0.0, help="sigmoid parameter (null: 10/K)"
-        ),
-        "beta_gamma": Option(0.005, minimum=0.0, help="γ of β = (1 + γ t)^p"),
-        "beta_power": Option(0.5, minimum=0.0, help="p of β = (1 + γ t)^p"),
-        "beta_iterations": Option(
-            10000.0, minimum=0.0, help="the steps T of β's curve, spread over the schedule"
-        ),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(HASHNET_OPTIONS)
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = super().resolve_settings(data)

@@ -52,9 +52,8 @@ from plugins.deep.method import DeepHashingMethod
 from plugins.deep.network import HashingNetwork
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
-from zshbench.options import Option
 
-SEMANTICS = ("class-names", "attributes")
+from .options import SITNET_OPTIONS
 
 
 def semantic_embedding_loss(
@@ -170,13 +169,7 @@ class SitNet(DeepHashingMethod):
     # Class-name vectors (semantics=word-vectors, or auto without attributes) come from the
     # core's text encoder: --encoder reaches the method and the record names the encoder.
     uses_text_encoder: ClassVar[bool] = True
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "semantics": Option("class-names", choices=SEMANTICS, help="the class semantic vectors"),
-        "margin": Option(0.1, minimum=0.0, help="margin of the semantic ranking loss"),
-        "center_weight": Option(1.0, minimum=0.0, help="α, weight of the center loss"),
-        "separation_weight": Option(1.0, minimum=0.0, help="β, weight of the separation loss"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(SITNET_OPTIONS)
 
     def prepare(self, settings: dict[str, Any], data: TrainData, context: RunContext) -> None:
         self.class_vectors_ = class_semantic_vectors(data, context, settings["semantics"])

@@ -27,5 +27,6 @@ def zshbench_register_methods() -> list[MethodSpec]:
             family="deep",
             citation=CITATION,
             zero_shot=True,
+            options="plugins.pixel.options:PIXEL_OPTIONS",
         )
     ]

@@ -21,7 +21,6 @@ from plugins.deep.images import Normalizer
 from plugins.deep.method import DeepHashingMethod
 from zshbench.errors import ZshbenchError
 from zshbench.method import RunContext, TrainData
-from zshbench.options import Option
 
 from . import losses
 from .model import (
@@ -32,6 +31,7 @@ from .model import (
     readable_attribute,
     regression_targets,
 )
+from .options import PIXEL_OPTIONS
 
 
 class PIXELObjective(Objective):
@@ -79,16 +79,7 @@ class PIXEL(DeepHashingMethod):
         "cpu": {"attribute_dim": 64},
         "paper": {"attribute_dim": 512},
     }
-    default_options: ClassVar[dict[str, Any]] = {
-        **DeepHashingMethod.default_options,
-        "s": Option(10.0, exclusive_minimum=0.0, help="CosFace scale"),
-        "m": Option(0.2, minimum=0.0, help="CosFace margin"),
-        "w_align": Option(None, kind="number", minimum=0.0, help="weight of L_align"),
-        "w_reg": Option(None, kind="number", minimum=0.0, help="weight of L_reg"),
-        "same_class_weight": Option(4.0, help="λ of L_align's same-class term"),
-        "text_dropout": Option(0.1, minimum=0.0, maximum=1.0, help="prompt slots dropped"),
-        "attribute_dim": Option(None, kind="integer", minimum=1, help="E of V and T"),
-    }
+    default_options: ClassVar[dict[str, Any]] = dict(PIXEL_OPTIONS)
 
     def resolve_settings(self, data: TrainData) -> dict[str, Any]:
         settings = super().resolve_settings(data)
