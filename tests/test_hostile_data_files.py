@@ -202,3 +202,29 @@ def test_whole_float_labels_are_read_as_their_class_ids(tmp_path):
     start = len(written["data_batch_1"][1])
     got = image_set.labels[start : start + len(floats)]
     assert got.dtype == np.int64 and got.tolist() == written["data_batch_2"][1]
+
+
+def test_info_shows_a_data_set_entrys_text_as_data(tmp_path, monkeypatch, capsys):
+    """``info`` on an entry whose title and citation carry a hyperlink (OSC 8), a colour and a
+    forged second line prints each byte as a visible escape, on one line."""
+    import dataclasses
+
+    import zshbench.plugin_manager as plugin_manager
+    from zshbench.cli import main
+
+    plugins = plugin_manager.load_plugins()
+    digits = plugins.datasets.get("digits")
+    hostile = dataclasses.replace(
+        digits,
+        name="hostile",
+        title="Birds \x1b]8;;http://evil.example\x07click\x1b]8;;\x07",
+        citation="A. Author\nzshbench: all checks passed\x1b[31m",
+    )
+    plugins.datasets.add(hostile, "a test plugin")
+    monkeypatch.setattr(plugin_manager, "load_plugins", lambda: plugins)
+    main(["info", "hostile"])
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "data set hostile: Birds \\x1b]8;;http://evil.example\\x07click" in out
+    assert "  citation: A. Author\\x0azshbench: all checks passed\\x1b[31m" in out
+    assert not any(line.startswith("zshbench: all checks") for line in out.splitlines())

@@ -557,67 +557,70 @@ def info(name) -> None:
     if name in plugins.methods:
         spec = plugins.methods.get(name)
         cls = plugins.methods.load(name, HashingMethod)
-        click.echo(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
-        click.echo(f"  {spec.summary}")
+        _line(f"method {name} ({spec.family}) from {plugins.methods.source(name)}")
+        _line(f"  {spec.summary}")
         if spec.citation:
-            click.echo(f"  citation: {spec.citation}")
+            _line(f"  citation: {spec.citation}")
         if spec.zero_shot:
-            click.echo("  zero-shot method: transfers from seen to unseen classes by design")
+            _line("  zero-shot method: transfers from seen to unseen classes by design")
         doc = (cls.__doc__ or "").strip()
         if doc:
-            click.echo("\n" + "\n".join(f"  {line.strip()}" for line in doc.splitlines()))
-        click.echo("\n  options (--option key=value):")
+            _line("")
+            for line in doc.splitlines():
+                _line(f"  {line.strip()}")
+        _line("")
+        _line("  options (--option key=value):")
         _echo_options(cls.default_options)
         if hasattr(cls, "scale_table"):  # a deep method: what the scale fills in for null
             from .scale_text import scale_lines
 
-            click.echo(
-                "\n  filled in by the scale (--option scale=cpu or paper) when left as above:"
-            )
+            _line("")
+            _line("  filled in by the scale (--option scale=cpu or paper) when left as above:")
             for line in scale_lines(cls.scale_table(), cls.default_options):
-                click.echo(f"    {line}")
+                _line(f"    {line}")
         if cls.uses_text_encoder:
-            click.echo("\n  reads the attribute-text encoder (--encoder, --encoder-option)")
+            _line("")
+            _line("  reads the attribute-text encoder (--encoder, --encoder-option)")
         found = True
     if name in plugins.datasets:
         spec = plugins.datasets.get(name)
-        click.echo(f"data set {name}: {spec.title} (from {plugins.datasets.source(name)})")
+        _line(f"data set {name}: {spec.title} (from {plugins.datasets.source(name)})")
         for key in ("attributes", "layout", "obtain", "citation", "root_env", "default_split"):
             if getattr(spec, key):
-                click.echo(f"  {key}: {getattr(spec, key)}")
-        click.echo(f"  loader: {spec.loader}")
+                _line(f"  {key}: {getattr(spec, key)}")
+        _line(f"  loader: {spec.loader}")
         protocol = {k: v for k, v in asdict(spec.protocol).items() if v is not None}
-        click.echo(f"  protocol: {protocol}")
+        _line(f"  protocol: {protocol}")
         if spec.named_splits:
-            click.echo(f"  named splits: {', '.join(sorted(spec.named_splits))}")
+            _line(f"  named splits: {', '.join(sorted(spec.named_splits))}")
         if spec.download is not None:
             from .download.command import download_command
 
             for file in spec.download.files:
                 sums = ", ".join(f"{k} {v}" for k, v in file.checksums.items()) or "no checksum"
-                click.echo(f"  download: {file.url} ({sums})")
-            click.echo(f"  get it with: {download_command(spec)}")
+                _line(f"  download: {file.url} ({sums})")
+            _line(f"  get it with: {download_command(spec)}")
         found = True
     if name in plugins.loaders:
         import inspect
 
         loader = plugins.loaders.load(name)
-        click.echo(f"loader {name} from {plugins.loaders.source(name)}: ", nl=False)
-        click.echo(plugins.loaders.get(name).summary)
+        summary = plugins.loaders.get(name).summary
+        _line(f"loader {name} from {plugins.loaders.source(name)}: {summary}")
         try:
             parameters = list(inspect.signature(loader).parameters.values())[1:]
         except (TypeError, ValueError):
             parameters = []
         for parameter in parameters:
             default = "" if parameter.default is inspect.Parameter.empty else parameter.default
-            click.echo(f"    {parameter.name} = {json.dumps(default, default=str)}")
+            _line(f"    {parameter.name} = {json.dumps(default, default=str)}")
         found = True
     for kind, base in (("encoders", TextEncoder), ("extractors", FeatureExtractor)):
         registry = plugins.registry(kind)
         if name in registry:
             spec = registry.get(name)
             cls = registry.load(name, base)
-            click.echo(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
+            _line(f"{kind[:-1]} {name} from {registry.source(name)}: {spec.summary}")
             _echo_options(cls.default_options)
             found = True
     if name in plugins.studies:
@@ -634,13 +637,13 @@ def info(name) -> None:
 
 def _echo_study(spec: Any, source: str) -> None:
     """A study: its title, code lengths, paper figures and every row's run."""
-    click.echo(f"study {spec.name}: {spec.title} (from {source})")
+    _line(f"study {spec.name}: {spec.title} (from {source})")
     if spec.summary:
-        click.echo(f"  {spec.summary}")
-    click.echo(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
+        _line(f"  {spec.summary}")
+    _line(f"  code lengths: {', '.join(str(b) for b in spec.bits)}")
     if spec.reference:
-        click.echo(f"  paper's figures: {spec.reference}")
-    click.echo(f"  rows ({spec.label_column}: run, and its name in report and plot):")
+        _line(f"  paper's figures: {spec.reference}")
+    _line(f"  rows ({spec.label_column}: run, and its name in report and plot):")
     from .run_names import readable_names
     from .runner import default_run_name
 
@@ -648,8 +651,8 @@ def _echo_study(spec: Any, source: str) -> None:
     shown = readable_names(stored)
     for (label, method, options), (name, _) in zip(spec.rows, stored, strict=True):
         flags = " ".join(f"-o {k}={json.dumps(v)}" for k, v in options.items())
-        click.echo(f"    {label}: --method {method}{' ' + flags if flags else ''}  ({shown[name]})")
-    click.echo(f"  run it: zshbench study {spec.name} --dataset <data set>")
+        _line(f"    {label}: --method {method}{' ' + flags if flags else ''}  ({shown[name]})")
+    _line(f"  run it: zshbench study {spec.name} --dataset <data set>")
 
 
 def _echo_options(defaults: dict[str, Any]) -> None:
@@ -657,7 +660,13 @@ def _echo_options(defaults: dict[str, Any]) -> None:
     from .options import describe_options
 
     for key, kind, default, help_text in describe_options(defaults):
-        click.echo(f"    {key} = {default}  ({kind}){f'  {help_text}' if help_text else ''}")
+        _line(f"    {key} = {default}  ({kind}){f'  {help_text}' if help_text else ''}")
+
+
+def _line(text: str) -> None:
+    """One line of ``info``: what a plugin or a data-set entry wrote is data, so each control
+    character (an ESC, a newline that would forge a line) is shown escaped, never obeyed."""
+    click.echo(printable(text))
 
 
 cli.add_command(status)
