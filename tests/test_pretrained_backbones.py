@@ -136,6 +136,20 @@ def test_class_supervised_file_is_refused_by_razh_and_taken_by_razh_f(cnn_file):
     assert any("ImageNet class labels" in w for w in warnings)
 
 
+def test_a_zero_shot_baseline_refuses_them_naming_the_backbone_given(cnn_file):
+    """SitNet and PIXEL have no class-supervised variant: the refusal names the backbone the
+    user gave (not the scale's default ViT) and offers no razh-f."""
+    from plugins.deephash.sitnet import SitNet
+    from plugins.pixel.method import PIXEL
+
+    for method in (SitNet(24), PIXEL(24)):
+        with pytest.raises(ZshbenchError) as error:
+            method._check_supervision(_settings(cnn_file))
+        text = str(error.value)
+        assert "'test_efficientnet' carries weights trained on ImageNet class labels" in text
+        assert "razh-f" not in text and "zshbench pretrain" in text
+
+
 def test_wrong_architecture_is_one_line_with_key_counts(vit_file):
     settings = _settings(vit_file)  # a ViT's file for an EfficientNet trunk
     with pytest.raises(ZshbenchError) as error:

@@ -68,6 +68,8 @@ class DeepHashingMethod(HashingMethod):
     # Weights trained on ImageNet's class labels leak unseen-class supervision (ImageNet's
     # classes overlap AWA2's and CUB's unseen ones); only a variant about them may use them.
     allows_class_supervised_weights: ClassVar[bool] = False
+    # The registered variant that does take them, named in the refusal (RAZH's: razh-f).
+    class_supervised_variant: ClassVar[str | None] = None
     # Per-scale defaults of this method over the engine's (scales.CPU / scales.PAPER).
     scale_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
@@ -182,11 +184,14 @@ class DeepHashingMethod(HashingMethod):
         warnings = []
         if supervision == "class-supervised":
             if not self.allows_class_supervised_weights:
+                variant = self.class_supervised_variant
                 raise ZshbenchError(
-                    f"{self.method_name}: {settings['model']!r} carries weights trained on "
-                    "ImageNet class labels, which overlap unseen classes of AWA2 and CUB",
-                    "Use self-supervised weights (e.g. model=vit_base_patch16_224.mae), or the "
-                    "method variant with a class-supervised backbone (razh-f).",
+                    f"{self.method_name}: {settings.get('backbone') or settings['model']!r} "
+                    "carries weights trained on ImageNet class labels, which overlap unseen "
+                    "classes of AWA2 and CUB",
+                    "Use self-supervised weights (-o weights=FILE from 'zshbench pretrain', or "
+                    "model=vit_base_patch16_224.mae)"
+                    + (f", or {variant}, the variant made for them." if variant else "."),
                 )
             warnings.append(
                 f"backbone weights {settings.get('backbone') or settings['model']!r} were "

@@ -65,6 +65,7 @@ class RAZH(DeepHashingMethod):
     """
 
     method_name: ClassVar[str] = "razh"
+    class_supervised_variant: ClassVar[str | None] = "razh-f"
     mixing: ClassVar[str | None] = "aem"
     clustering: ClassVar[bool] = True
     attribute_source: ClassVar[str] = "attributes"
