@@ -164,3 +164,21 @@ def test_every_deep_method_checks_before_torch_exactly_the_options_its_class_tak
         declared = resolve_target(spec.options)
         assert spec.load().default_options == declared, spec.name
         assert "epochs" in declared and "backbone" in declared and "weights" in declared
+
+
+def test_a_collapsed_encoder_is_named_not_reported_silently():
+    """All database codes equal (DPSH at lr 1e-3 on MobileNetV2 did this): one warning."""
+    import warnings
+
+    import numpy as np
+
+    from zshbench.runner import warn_if_collapsed
+
+    same = np.tile(np.array([[0b1011, 0b0001]], dtype=np.uint8), (5, 1))
+    with pytest.warns(UserWarning, match="all 5 database images the same code"):
+        warn_if_collapsed("dpsh", 16, same)
+    differ = same.copy()
+    differ[3, 1] = 0b0011  # one bit of one image differs: not collapsed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_collapsed("dpsh", 16, differ)

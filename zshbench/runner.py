@@ -217,6 +217,17 @@ def _manifest_matches(manifest: Any, split: Split) -> bool:
     return False
 
 
+def warn_if_collapsed(name: str, bits: int, database_codes: np.ndarray) -> None:
+    """One line when every database image got the same code: the mAP is then exactly the
+    chance level, a training that collapsed (a diverged loss), not a weak method."""
+    if len(database_codes) > 1 and len(np.unique(database_codes, axis=0)) == 1:
+        warnings.warn(
+            f"{name} {bits} bits gave all {len(database_codes)} database images the same code, "
+            "so its mAP is the chance level: the training collapsed (try a lower -o lr)",
+            stacklevel=2,
+        )
+
+
 def _encode(
     method: HashingMethod, images: ImageView, context: RunContext, bits: int, name: str, what: str
 ) -> np.ndarray:
@@ -643,6 +654,7 @@ def _measure(
     bits, (started, fitted) = cell.bits, clock
     query_codes = _encode(method, views.query_view(), context, bits, name, "queries")
     db_codes = _encode(method, views.database_view(), context, bits, name, "database")
+    warn_if_collapsed(name, bits, db_codes)
     encoded = time.perf_counter()
     scores = evaluate(
         query_codes,
