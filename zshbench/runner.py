@@ -220,7 +220,7 @@ def _manifest_matches(manifest: Any, split: Split) -> bool:
 def warn_if_collapsed(name: str, bits: int, database_codes: np.ndarray) -> None:
     """One line when every database image got the same code: the mAP is then exactly the
     chance level, a training that collapsed (a diverged loss), not a weak method."""
-    if len(database_codes) > 1 and len(np.unique(database_codes, axis=0)) == 1:
+    if len(database_codes) > 1 and bool((database_codes == database_codes[:1]).all()):
         warnings.warn(
             f"{name} {bits} bits gave all {len(database_codes)} database images the same code, "
             "so its mAP is the chance level: the training collapsed (try a lower -o lr)",

@@ -28,8 +28,6 @@ from zshbench.method import RunContext, TrainData
 
 OUTPUTS = ("tanh", "linear")
 
-# The pair labels of ADSH and DDSH, an option both declare alike.
-
 
 def same_class(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
     """s_ij = 1 when image i and image j share their (single) class label, as a bool matrix."""

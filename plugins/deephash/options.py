@@ -1,8 +1,8 @@
 """The deep baselines' options, declared without torch (``MethodSpec.options``), so ``run``
 checks ``-o`` values before torch is imported: ``-o lam=-1`` is one line within a second.
 
-Each class takes exactly its table here (``CSQ.default_options is CSQ_OPTIONS``'s copy); the
-engine's shared options (epochs, backbone, weights, ...) come first in every table.
+Each class takes a copy of its table here as its ``default_options`` (``CSQ`` of
+``CSQ_OPTIONS``); the engine's shared options (epochs, backbone, weights, ...) open every table.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ COMPOSED_DETECTOR_BACKBONES = (
 )
 SITNET_SEMANTICS = ("class-names", "attributes")
 
+# The pair labels of ADSH and DDSH, an option both declare alike.
 BALANCE = Option(True, help="S = +1 / −r as the authors' code (false: the paper's ±1)")
 
 
