@@ -212,7 +212,7 @@ def test_info_shows_a_data_set_entrys_text_as_data(tmp_path, monkeypatch, capsys
     import zshbench.plugin_manager as plugin_manager
     from zshbench.cli import main
 
-    plugins = plugin_manager.load_plugins()
+    plugins = plugin_manager.load_plugins.__wrapped__()  # a fresh copy: the cached one is shared
     digits = plugins.datasets.get("digits")
     hostile = dataclasses.replace(
         digits,
