@@ -113,3 +113,39 @@ def test_a_checkpoint_of_other_settings_is_ignored_with_a_warning(tmp_path):
         PullToClassCode(ToyHashNet(), codes), images, labels, normalizer, settings, context
     )
     assert len(result.history) == 2
+
+
+def test_a_warm_up_stage_keeps_one_checkpoint_per_phase(tmp_path, monkeypatch):
+    """RAZH's reconstruction warm-up runs before the selection pass and again before the retrain
+    on all seen classes: each has its own checkpoint, so neither overwrites the other's (which
+    a resumed retrain would otherwise find unusable, and a false warning said so)."""
+    from tests.test_razh_method import TINY
+    from zshbench.progress import Progress
+
+    class Recording(Progress):
+        def __init__(self):
+            super().__init__()
+            self.lines: list[str] = []
+
+        def log(self, message: str) -> None:
+            self.lines.append(message)
+
+    saved: set[str] = set()
+    original = engine.TrainingLoop.run_epoch
+
+    def remembering(self, epoch):
+        saved.add(self.label)
+        return original(self, epoch)
+
+    monkeypatch.setattr(engine.TrainingLoop, "run_epoch", remembering)
+    request = runner.RunRequest(
+        method="razh", dataset="digits", bits=[16], seeds=[0], device="cpu",
+        results_dir=tmp_path, encoder="hashing",
+        options={**TINY, "epochs": 2, "pretrain_epochs": 1, "selection": "retrain"},
+    )  # fmt: skip
+    progress = Recording()
+    runner.run(request, progress)
+    warm_ups = {label for label in saved if label.startswith("reconstruction warm-up")}
+    folder = tmp_path / "x"
+    assert len({checkpoint_file(folder, label, 0) for label in warm_ups}) == 2
+    assert not [line for line in progress.lines if "not usable" in line]

@@ -158,6 +158,9 @@ class Session:
     # whether the objective trains the network's classifier (if it has one); an untrained one
     # says nothing of the training accuracy (RAZH's L_h-only row of Table IV)
     classifier_trained: bool = True
+    # the phase this session trains for ("train (all seen classes)", ...): a stage before it
+    # names its checkpoint after it, so the selection pass and the retrain keep separate files
+    phase: str = "train"
 
     @torch.no_grad()
     def encode_training_set(self, batch_size: int = 256) -> torch.Tensor:

@@ -288,7 +288,7 @@ class DeepHashingMethod(HashingMethod):
         images, labels = fit.images[chosen], fit.labels[chosen]
         network, self.normalizer_ = self._seeded_network(fit.settings, fit.data, fit.context)
         validate = SeenClassValidation(self.normalizer_, fit) if validated else None
-        session = Session(network, images, labels, self.normalizer_, fit.context, run)
+        session = Session(network, images, labels, self.normalizer_, fit.context, run, phase=label)
         started = time.perf_counter()
         self.before_training(session)
         fit.seconds["warmup_s"] += time.perf_counter() - started

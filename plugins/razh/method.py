@@ -197,7 +197,7 @@ class RAZH(DeepHashingMethod):
         )  # fmt: skip
         train(
             objective, session.images, session.labels, session.normalizer, stage,
-            session.context, label=label, method=self.display_name,
+            session.context, label=f"{label} before {session.phase}", method=self.display_name,
         )  # fmt: skip
 
     def _training_record(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
