@@ -49,3 +49,15 @@ def test_names_every_option():
     assert names_every_option("razh[losses=cls]", '{"losses": "cls"}')
     assert not names_every_option("razh[losses=cls]", '{"losses": "cls", "epochs": 5}')
     assert names_every_option("itq", "{}")
+
+
+def test_a_path_option_is_shown_by_its_file_name():
+    run = _hashed("razh", {"weights": "/work/data/pretrained-mae/vit-mae.safetensors"})
+    assert readable_names([run])[run[0]] == "razh[weights=vit-mae.safetensors]"
+
+
+def test_paths_that_differ_only_in_their_folder_keep_their_hashes():
+    """Both would read razh[weights=vit.safetensors]: a shown name must tell runs apart."""
+    a = _hashed("razh", {"weights": "/a/vit.safetensors"})
+    b = _hashed("razh", {"weights": "/b/vit.safetensors"})
+    assert readable_names([a, b]) == {a[0]: a[0], b[0]: b[0]}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,14 @@ _ABSENT = object()
 def _shown(value: Any) -> str:
     """An option value as it reads on a command line: strings bare, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _shown_short(value: Any) -> str:
+    """``_shown``, but a file path by its file name: ``weights=vit-mae.safetensors`` names the
+    run; ``/home/.../pretrained/`` only pushes the method off a table column or a legend."""
+    if isinstance(value, str) and "/" in value and PurePath(value).name:
+        return PurePath(value).name
+    return _shown(value)
 
 
 def _options(text: str) -> dict[str, Any] | None:
@@ -57,7 +66,7 @@ def readable_names(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
         ]
         for name, options in runs_of.items():
             shown = [k for k in (varying or keys) if k in options] or sorted(options)
-            names[name] = f"{method}[{','.join(f'{k}={_shown(options[k])}' for k in shown)}]"
+            names[name] = f"{method}[{','.join(f'{k}={_shown_short(options[k])}' for k in shown)}]"
     taken: dict[str, list[str]] = {}
     for name, shown in names.items():
         taken.setdefault(shown, []).append(name)
