@@ -238,3 +238,44 @@ def test_identity_is_what_a_record_measures():
     )
     assert dataclasses.replace(record, created="later").identity == record.identity
     assert dataclasses.replace(record, topk=None).identity != record.identity
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"map@5000": NaN, "chance": Infinity}',  # json writes these; orjson refuses them
+        "[1e400, -1e400]",
+        '"\\ud800"',  # a lone surrogate escape
+        '{"a": 1, "a": 2}',  # the last of duplicate keys wins in both
+        '{"bits": 24, "x": [1.0, 0.1, 5e-324], "s": "caf\\u00e9 \\u001b[31m"}',
+    ],
+)
+def test_record_files_parse_exactly_as_json_reads_them(text, tmp_path):
+    parsed = rec.parsed_json(text.encode())
+    expected = json.loads(text)
+    assert json.dumps(parsed) == json.dumps(expected)
+    assert [type(v) for v in (parsed.values() if isinstance(parsed, dict) else [parsed])] == [
+        type(v) for v in (expected.values() if isinstance(expected, dict) else [expected])
+    ]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe{}", b"\xef\xbb\xbf{}", b'{"a": 1'])
+def test_bytes_json_does_not_read_are_refused(raw, tmp_path):
+    with pytest.raises(ValueError):
+        json.loads(raw.decode("utf-8"))  # the reference: json on the file's UTF-8 text
+    with pytest.raises(ValueError):
+        rec.parsed_json(raw)
+    path = tmp_path / "bits24-seed0.json"
+    path.write_bytes(raw)
+    record, problem = rec.read_record(path)
+    assert record is None and problem.startswith("unreadable")
+
+
+def test_a_nan_map_record_file_reads_back_from_disk(tmp_path):
+    data = _schema2()
+    data["metrics"]["map@5000"] = float("nan")
+    path = tmp_path / "bits24-seed0.json"
+    path.write_text(json.dumps({"schema": 2, **data}))
+    assert "NaN" in path.read_text()
+    record, problem = rec.read_record(path)
+    assert problem is None and math.isnan(record.map_value)

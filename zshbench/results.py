@@ -381,8 +381,7 @@ def iter_records(
                 warnings.warn(f"skipping record {path}: {problem}", stacklevel=2)
             continue
         held = record if keep is None else keep(path, record)
-        own_path = _canonical(results_dir, record) == path
-        found.setdefault(record.identity, []).append((path, own_path, held))
+        found.setdefault(record.identity, []).append((path, held))
     if other_schema:
         counts = ", ".join(f"{n} of {schema}" for schema, n in sorted(other_schema.items()))
         readable = " and ".join(str(version) for version in READABLE_SCHEMAS)
@@ -391,37 +390,32 @@ def iter_records(
             f"({counts}; this one reads schema {readable})",
             stacklevel=2,
         )
-    chosen = [_one_of(copies) for copies in found.values()]
+    chosen = [_one_of(results_dir, identity, copies) for identity, copies in found.items()]
     yield from sorted(chosen, key=lambda item: item[0])
 
 
-def _one_of(copies: list[tuple[Path, bool, Any]]) -> tuple[Path, Any]:
+def _one_of(
+    results_dir: Path, identity: tuple[Any, ...], copies: list[tuple[Path, Any]]
+) -> tuple[Path, Any]:
     """The copy at the record's own path (else the first), the others warned about."""
-    keep = copies[0]
-    for copy in copies:
-        if copy[1]:
-            keep = copy
-    if len(copies) > 1:
-        others = ", ".join(str(p) for p, _, _ in copies if p != keep[0])
-        verb = "repeats" if len(copies) == 2 else "repeat"
-        warnings.warn(
-            f"duplicate records of one measurement: {others} {verb} {keep[0]}; counting it once",
-            stacklevel=2,
-        )
-    return keep[0], keep[2]
+    if len(copies) == 1:
+        return copies[0]
+    own = _canonical(results_dir, identity)
+    keep = next((copy for copy in copies if copy[0] == own), copies[0])
+    others = ", ".join(str(p) for p, _ in copies if p != keep[0])
+    verb = "repeats" if len(copies) == 2 else "repeat"
+    warnings.warn(
+        f"duplicate records of one measurement: {others} {verb} {keep[0]}; counting it once",
+        stacklevel=2,
+    )
+    return keep
 
 
-def _canonical(results_dir: Path, record: Record) -> Path | None:
+def _canonical(results_dir: Path, identity: tuple[Any, ...]) -> Path | None:
+    """Where the record of ``identity`` (:attr:`Record.identity`) belongs: its path is a
+    function of what it measures, so every copy of one measurement shares it."""
+    run_name, _method, dataset, split_id, bits, seed, ties, topk = identity
     try:
-        return record_path(
-            results_dir,
-            record.dataset,
-            record.split.id,
-            record.run_name,
-            record.bits,
-            record.seed,
-            record.tie_policy,
-            record.topk,
-        )
+        return record_path(results_dir, dataset, split_id, run_name, bits, seed, ties, topk)
     except ZshbenchError:
         return None
