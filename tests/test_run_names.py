@@ -61,3 +61,14 @@ def test_paths_that_differ_only_in_their_folder_keep_their_hashes():
     a = _hashed("razh", {"weights": "/a/vit.safetensors"})
     b = _hashed("razh", {"weights": "/b/vit.safetensors"})
     assert readable_names([a, b]) == {a[0]: a[0], b[0]: b[0]}
+
+
+def test_a_run_at_the_default_of_what_its_siblings_vary_says_default():
+    """Not every shared option (backbone, weights, epochs, ...) repeated to say 'no losses='."""
+    shared = {"backbone": "mobilenetv2_100", "epochs": 6, "weights": "/w/m.safetensors"}
+    base = _hashed("razh-f", shared)
+    variant = _hashed("razh-f", {**shared, "losses": "cls+h"})
+    assert readable_names([base, variant]) == {
+        base[0]: "razh-f[losses=default]",
+        variant[0]: "razh-f[losses=cls+h]",
+    }

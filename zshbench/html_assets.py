@@ -16,7 +16,7 @@ table.board th[scope=row]{text-align:left}
 table.board thead th button{font:inherit;font-weight:bold;background:none;border:0;cursor:pointer}
 table.board thead th[aria-sort=descending] button::after{content:" \\25BC"}
 table.board thead th[aria-sort=ascending] button::after{content:" \\25B2"}
-td.cell{cursor:pointer}td.cell:hover{background:#eef4ff}
+td.cell{cursor:pointer;white-space:nowrap}td.cell:hover{background:#eef4ff}
 td.cell .n{display:block;font-size:.75em;color:#777}td.cell .n.short{color:#b35900}
 tr.chance td,tr.chance th{color:#777;font-style:italic}
 tr.paper td,tr.paper th{color:#666;background:#f6f6f6}

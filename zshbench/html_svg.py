@@ -12,6 +12,8 @@ import math
 
 WIDTH, HEIGHT = 460, 300
 LEFT, RIGHT, TOP, BOTTOM = 52, 150, 28, 42  # the legend lives in the right margin
+#: The right margin widens to fit the longest legend name (pixels per character), up to this.
+LEGEND_CHAR, MAX_LEGEND = 6.2, 560
 #: One colour and one marker per series, so lines stay apart in grey print too.
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 MARKERS = ("circle", "square", "triangle", "diamond", "cross")
@@ -59,6 +61,8 @@ def _chart(
     """Axes, one polyline and marker kind per series, a legend beside the plot area."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     y_low, y_high = y_range
+    longest = max((len(str(name)) for name in series), default=0)
+    width = LEFT + plot_w + min(MAX_LEGEND, max(RIGHT, 30 + LEGEND_CHAR * longest))
 
     def sx(x: float) -> float:
         return LEFT + plot_w * x_map(x)
@@ -68,8 +72,8 @@ def _chart(
         return TOP + plot_h * (1 - (y - y_low) / span)
 
     parts = [
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{_esc(title)}">',
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {HEIGHT}" '
+        f'width="{width}" height="{HEIGHT}" role="img" aria-label="{_esc(title)}">',
         f'<text x="{LEFT}" y="16" class="t">{_esc(title)}</text>',
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
         'stroke="#999"/>',

@@ -65,8 +65,11 @@ def readable_names(runs: Iterable[tuple[str, str]]) -> dict[str, str]:
             if len({_shown(m.get(key)) if key in m else _ABSENT for m in members}) > 1
         ]
         for name, options in runs_of.items():
-            shown = [k for k in (varying or keys) if k in options] or sorted(options)
-            names[name] = f"{method}[{','.join(f'{k}={_shown_short(options[k])}' for k in shown)}]"
+            shown = [k for k in (varying or keys) if k in options]
+            parts = [f"{k}={_shown_short(options[k])}" for k in shown]
+            if not parts:  # it leaves every varying option at its default: say so, briefly
+                parts = [f"{k}=default" for k in varying]
+            names[name] = f"{method}[{','.join(parts)}]"
     taken: dict[str, list[str]] = {}
     for name, shown in names.items():
         taken.setdefault(shown, []).append(name)
