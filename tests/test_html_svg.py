@@ -27,3 +27,14 @@ def test_the_chart_widens_to_hold_its_longest_legend_name():
 def test_a_huge_name_does_not_make_a_huge_chart():
     svg = map_vs_bits_svg({"x" * 5000: [(24, 5.0)]}, None, "mAP")
     assert _width(svg) <= 460 - 150 + MAX_LEGEND
+
+
+def test_recall_is_drawn_from_0_to_1_whatever_the_smallest_recall():
+    from zshbench.html_svg import curve_svg
+
+    svg = curve_svg({"itq": ([9.26e-05, 0.5, 1.0], [0.5, 0.1, 0.02])}, "PR", "recall", "p", (0, 1))
+    labels = re.findall(r'text-anchor="middle">([^<]+)</text>', svg)
+    assert labels[0] == "0" and "9.26e-05" not in labels
+    # without a range, the axis spans the data (P@N starts at N = 1)
+    svg = curve_svg({"itq": ([1, 50, 100], [0.5, 0.1, 0.02])}, "P@N", "N", "p")
+    assert re.findall(r'text-anchor="middle">([^<]+)</text>', svg)[0] == "1"

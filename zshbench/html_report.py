@@ -295,9 +295,9 @@ def _figures(board: Board) -> str:
     }
     chance = None if board.chance is None else 100 * board.chance
     parts = [map_vs_bits_svg(series, chance, f"{board.metric} (%) against code length")]
-    for name, title, x_label in (
-        ("pr_curve", "precision against recall", "recall"),
-        ("p_at_n", "precision at N", "N (retrieved)"),
+    for name, title, x_label, x_range in (
+        ("pr_curve", "precision against recall", "recall", (0.0, 1.0)),
+        ("p_at_n", "precision at N", "N (retrieved)", None),
     ):
         curves = {}
         for run, by_bits in board.curves.items():
@@ -307,7 +307,7 @@ def _figures(board: Board) -> str:
                 if got:
                     curves[f"{run} ({longest} bits)"] = _average(got)
         if curves:
-            parts.append(curve_svg(curves, title, x_label, "precision"))
+            parts.append(curve_svg(curves, title, x_label, "precision", x_range))
     return "".join(parts)
 
 

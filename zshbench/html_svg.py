@@ -153,11 +153,16 @@ def map_vs_bits_svg(
 
 
 def curve_svg(
-    curves: dict[str, tuple[list[float], list[float]]], title: str, x_label: str, y_label: str
+    curves: dict[str, tuple[list[float], list[float]]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float] | None = None,
 ) -> str:
-    """Curves with linear axes (x from its range, y from 0 to 1)."""
+    """Curves with linear axes: x over ``x_range`` (recall: 0 to 1) or else the data's range,
+    y from 0 to 1."""
     xs = [x for x_values, _ in curves.values() for x in x_values]
-    low, high = min(xs), max(xs)
+    low, high = x_range or (min(xs), max(xs))
 
     def x_map(x: float) -> float:
         return 0.5 if high == low else (x - low) / (high - low)
