@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import secrets
@@ -46,6 +45,7 @@ from .record import (
     READABLE_SCHEMAS,
     Record,
     RecordProblem,
+    parsed_json,
     read_record,
     record_from_json,
 )
@@ -191,12 +191,12 @@ def write_record(
     ``before_replace`` runs once the new record is whole on disk, right before it replaces the
     old one (the run engine moves the record's log into place there, so the two change as a
     pair: an attempt that stops earlier leaves the old record and its old log)."""
-    text = record.to_json()
+    raw = record.to_json().encode("utf-8")
     try:
-        record_from_json(json.loads(text))
+        record_from_json(parsed_json(raw))  # as read_record will read it back
     except RecordProblem as problem:
         raise ZshbenchError(f"the record for {path} is not valid: {problem}") from None
-    atomic_write_bytes(path, text.encode("utf-8"), before_replace)
+    atomic_write_bytes(path, raw, before_replace)
 
 
 def check_writable(results_dir: Path) -> None:
